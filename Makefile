@@ -1,0 +1,38 @@
+# Allotment: `make demo` to see it work, `make test` to prove it does.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Allotment needs Python 3.11 or newer; set PYTHON=python3.x"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## demo: set up, load the example site, print the admin login, serve on :8000
+demo: $(STAMP)
+	$(BIN)/allot migrate --noinput
+	$(BIN)/allot demo load
+	$(BIN)/allot demo admin
+	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
+
+## test: lint, then the whole suite on SQLite and again on PostgreSQL
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	scripts/run-tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

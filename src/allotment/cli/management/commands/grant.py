@@ -1,0 +1,78 @@
+"""allot grant: grants awarded to projects under schemes."""
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from django_typer.management import command
+
+from allotment.cli.output import AllotCommand, emit_json, emit_table, fail, handles_errors, say
+from allotment.grants.models import Grant, Scheme
+from allotment.grants.services import create_grant
+from allotment.projects.services import get_project
+
+Day = Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
+
+
+class Command(AllotCommand):
+    help = "Grants: list and create."
+
+    @command(name="list")
+    @handles_errors
+    def list_(
+        self,
+        project: Annotated[str | None, typer.Option(help="Only this project's grants")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ):
+        """List grants."""
+        grants = Grant.objects.select_related("project", "scheme").order_by("pk")
+        if project:
+            grants = grants.filter(project=get_project(project))
+        rows = [
+            {
+                "id": g.pk,
+                "project": g.project.pid,
+                "scheme": g.scheme.name,
+                "awarded": g.awarded,
+                "begins": g.begins,
+                "expires": g.expires,
+                "description": g.description,
+            }
+            for g in grants
+        ]
+        if as_json:
+            return emit_json(rows)
+        emit_table(
+            ["grant", "project", "scheme", "awarded", "begins", "expires"],
+            [
+                (r["id"], r["project"], r["scheme"], r["awarded"], r["begins"], r["expires"])
+                for r in rows
+            ],
+        )
+
+    @command()
+    @handles_errors
+    def create(
+        self,
+        pid: Annotated[str, typer.Argument(help="Project id")],
+        scheme: Annotated[str, typer.Option(help="Scheme name")],
+        begins: Day,
+        expires: Day,
+        awarded: Annotated[
+            datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Default: today")
+        ] = None,
+        description: Annotated[str, typer.Option()] = "",
+    ):
+        """Record a grant to a project under a scheme."""
+        scheme_obj = Scheme.objects.filter(name=scheme).first()
+        if scheme_obj is None:
+            fail(f'There is no scheme "{scheme}".')
+        grant = create_grant(
+            get_project(pid),
+            scheme_obj,
+            begins.date(),
+            expires.date(),
+            awarded=awarded.date() if awarded else None,
+            description=description,
+        )
+        say(f"Created grant {grant.pk} to {pid}.")

@@ -1,0 +1,117 @@
+"""How `allot` commands speak: rich tables for people, JSON for scripts, clean errors.
+
+Exit codes: 0 ok, 1 the request failed (a rule refused it, an object is missing), 2 bad
+usage (Typer's own).
+"""
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from auditlog.context import set_extra_data
+from django.core.exceptions import ValidationError
+from django_typer.management import TyperCommand
+from rich.console import Console
+from rich.table import Table
+from typer._click.exceptions import UsageError
+
+from allotment.core.numbers import plain
+from allotment.core.validation import error_messages
+
+
+class Failed(SystemExit):
+    """Stop the command with exit code 1 after the error lines were printed."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+
+def fail(*lines: str) -> None:
+    for line in lines:
+        sys.stderr.write(f"error: {line}\n")
+    raise Failed()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
+
+
+def emit_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    numeric: Iterable[str] = (),
+) -> None:
+    numeric = set(numeric)
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left")
+    for row in rows:
+        table.add_row(*("—" if v is None or v == "" else str(v) for v in row))
+    Console(soft_wrap=False).print(table)
+
+
+def say(text: str) -> None:
+    Console(highlight=False).print(text)
+
+
+def cli_actor():
+    """Who the audit log names for a CLI change: $ALLOTMENT_ACTOR or the login name, if
+    either is a person in the ledger; the OS user is kept with the entry either way."""
+    import os
+
+    from allotment.people.models import Person
+
+    os_user = getpass.getuser()
+    username = os.environ.get("ALLOTMENT_ACTOR") or os_user
+    return Person.objects.filter(username=username).first(), os_user
+
+
+@contextmanager
+def audited_as_cli(command: str):
+    actor, os_user = cli_actor()
+    with set_extra_data(
+        {"actor": actor, "additional_data": {"via": "cli", "command": command, "os_user": os_user}}
+    ):
+        yield
+
+
+def handles_errors(func: Callable) -> Callable:
+    """Turn a refused change into 'error: ...' lines and exit code 1, and audit as CLI."""
+
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        try:
+            with audited_as_cli(" ".join(sys.argv[1:3]) or func.__name__):
+                return func(self, *args, **kwargs)
+        except ValidationError as e:
+            fail(*error_messages(e))
+
+    return wrapper
+
+
+class AllotCommand(TyperCommand):
+    """Base of every `allot` noun: bad usage exits with 2, as the CLI promises."""
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        try:
+            return super().__exit__(exc_type, exc_val, exc_tb)
+        except SystemExit as e:
+            if isinstance(exc_val, UsageError) and e.code == 1:
+                raise SystemExit(2) from None
+            raise

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Shared building blocks: model base classes, validation and formatting helpers."""
+
+    name = "allotment.core"
+    label = "core"
+    verbose_name = "Core"

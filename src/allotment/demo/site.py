@@ -1,0 +1,243 @@
+"""The example site of the Karaage 4 proposal (KEP 5), with people so no page is empty.
+
+Names, dates, units and quantities of machines, projects, pools, the ET scheme, grants 1
+and 2, period 2100 and ProjectA's allocations follow the seed exactly; resource
+quantities, people, levels and accounts are chosen to look like a small real site.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+
+from allotment.core.validation import save_validated
+from allotment.grants.models import AllocationPeriod, Scheme
+from allotment.grants.services import allocate, create_grant
+from allotment.groups.models import Group, Software
+from allotment.groups.services import add_software_user, next_free_gid
+from allotment.people.models import CareerLevel, Person
+from allotment.projects.models import AllocationMode, Project, ProjectLevel
+from allotment.projects.services import add_member, create_project
+from allotment.resources.models import (
+    Account,
+    Aggregation,
+    Machine,
+    MachineCategory,
+    MachineKind,
+    Resource,
+    ResourcePool,
+)
+
+HOURS_IN_2100 = 365 * 24  # 2100 is not a leap year
+
+CAREER_LEVELS = [
+    ("Undergraduate", 10),
+    ("Postgraduate", 20),
+    ("Postdoctoral researcher", 30),
+    ("Academic staff", 40),
+    ("Professional staff", 50),
+]
+PROJECT_LEVELS = [("Chief investigator", 10), ("Researcher", 20), ("Student", 30)]
+
+# username, first, last, institute, career level
+PEOPLE = [
+    ("alice", "Alice", "Anand", "InstituteA", "Academic staff"),
+    ("bob", "Bob", "Brennan", "InstituteA", "Postgraduate"),
+    ("chen", "Chen", "Chow", "InstituteA", "Postdoctoral researcher"),
+    ("dana", "Dana", "Doyle", "InstituteB", "Academic staff"),
+    ("eve", "Eve", "Eriksen", "InstituteC", "Academic staff"),
+    ("farid", "Farid", "Fakhoury", "InstituteC", "Undergraduate"),
+    ("grace", "Grace", "Gupta", "InstituteC", "Professional staff"),
+]
+
+# project, person, level, leader, supervisor, default, primary contact
+MEMBERSHIPS = [
+    ("InstituteA", "alice", "Chief investigator", True, False, False, True),
+    ("ProjectA", "alice", "Chief investigator", True, False, True, True),
+    ("ProjectA", "bob", "Student", False, False, True, False),
+    ("ProjectA", "chen", "Researcher", False, True, True, False),
+    ("ProjectB", "bob", "Student", False, False, False, False),
+    ("ProjectB", "alice", "Researcher", True, False, False, True),
+    ("InstituteB", "dana", "Chief investigator", True, False, True, True),
+    ("InstituteC", "eve", "Chief investigator", True, False, False, True),
+    ("ProjectC", "eve", "Chief investigator", True, False, True, True),
+    ("ProjectD", "eve", "Researcher", False, True, False, False),
+    ("ProjectD", "farid", "Student", False, False, True, False),
+    ("ProjectD", "grace", "Chief investigator", True, False, True, True),
+]
+
+
+def is_loaded() -> bool:
+    return Project.objects.filter(pid="InstituteA").exists()
+
+
+@transaction.atomic
+def load() -> dict[str, int]:
+    """Load the example site into an empty ledger; all or nothing."""
+    for name, rank in CAREER_LEVELS:
+        save_validated(CareerLevel(name=name, rank=rank))
+    for name, rank in PROJECT_LEVELS:
+        save_validated(ProjectLevel(name=name, rank=rank))
+
+    category = save_validated(
+        MachineCategory(name="default", description="Accounts shared by brecca and tango")
+    )
+    brecca = save_validated(
+        Machine(
+            name="brecca",
+            category=category,
+            kind=MachineKind.BATCH,
+            description="The Slurm cluster",
+            cores=256,
+            nodes=8,
+            start_date=date(2100, 1, 1),
+        )
+    )
+    tango = save_validated(
+        Machine(
+            name="tango",
+            category=category,
+            kind=MachineKind.BATCH,
+            description="The older cluster, with faster-per-core nodes",
+            cores=128,
+            nodes=8,
+            start_date=date(2100, 1, 1),
+        )
+    )
+    disk = save_validated(
+        ResourcePool(
+            name="Disk Space",
+            units="KB",
+            aggregation=Aggregation.MAX,
+            description="Project storage; a period's usage is its peak.",
+        )
+    )
+    cpu = save_validated(
+        ResourcePool(
+            name="CPU Hours",
+            units="hours",
+            aggregation=Aggregation.SUM,
+            description="Core hours of batch jobs; a period's usage is their sum.",
+        )
+    )
+    for machine, cores, disk_kb, scaling in (
+        (brecca, 256, 50_000_000_000, Decimal("1.0")),
+        (tango, 128, 20_000_000_000, Decimal("1.5")),
+    ):
+        save_validated(
+            Resource(
+                machine=machine,
+                pool=cpu,
+                name=f"{machine.name}-cores",
+                quantity=Decimal(cores * HOURS_IN_2100),
+                scaling_factor=scaling,
+            )
+        )
+        save_validated(
+            Resource(
+                machine=machine,
+                pool=disk,
+                name=f"{machine.name}-project",
+                quantity=Decimal(disk_kb),
+                scaling_factor=Decimal(1),
+            )
+        )
+
+    projects: dict[str, Project] = {}
+    tree = [
+        ("InstituteA", "Institute A", None, AllocationMode.PRIVATE),
+        ("InstituteB", "Institute B", None, AllocationMode.PRIVATE),
+        ("InstituteC", "Institute C", None, AllocationMode.PRIVATE),
+        ("ProjectA", "Project A", "InstituteA", AllocationMode.PRIVATE),
+        ("ProjectB", "Project B", "InstituteA", AllocationMode.PRIVATE),
+        ("ProjectC", "Project C", "InstituteC", AllocationMode.SHARED),
+        ("ProjectD", "Project D", "ProjectC", AllocationMode.PRIVATE),
+    ]
+    for pid, name, parent, mode in tree:
+        projects[pid] = create_project(
+            pid,
+            name,
+            parent=projects.get(parent) if parent else None,
+            allocation_mode=mode,
+            start_date=date(2100, 1, 1),
+        )
+
+    careers = {c.name: c for c in CareerLevel.objects.all()}
+    levels = {lvl.name: lvl for lvl in ProjectLevel.objects.all()}
+    people: dict[str, Person] = {}
+    for username, first, last, institute, career in PEOPLE:
+        person = Person(
+            username=username,
+            first_name=first,
+            last_name=last,
+            email=f"{username}@{institute.lower()}.example.org",
+            institute=projects[institute],
+            career_level=careers[career],
+            date_approved=date(2100, 1, 1),
+        )
+        person.set_unusable_password()
+        people[username] = save_validated(person, exclude=["password"])
+    for pid, username, level, leader, supervisor, default, contact in MEMBERSHIPS:
+        add_member(
+            projects[pid],
+            people[username],
+            level=levels[level],
+            leader=leader,
+            supervisor=supervisor,
+            default=default,
+            primary_contact=contact,
+        )
+
+    for uid, username in enumerate(sorted(people), start=20001):
+        person = people[username]
+        default = person.memberships.filter(is_default_project=True).first()
+        save_validated(
+            Account(
+                person=person,
+                machine_category=category,
+                username=username,
+                uid=uid,
+                default_project=default.project if default else None,
+                date_created=date(2100, 1, 1),
+            )
+        )
+
+    matlab = save_validated(Software(name="MATLAB", description="Licensed numerical computing"))
+    save_validated(Group(name="matlab", gid=next_free_gid(), software=matlab))
+    for username in ("alice", "chen", "farid"):
+        add_software_user(matlab, people[username])
+
+    scheme = save_validated(
+        Scheme(name="ET", description="The example scheme", opened=date(2100, 1, 1))
+    )
+    year = (date(2100, 1, 1), date(2100, 12, 31))
+    grant1 = create_grant(projects["ProjectA"], scheme, *year, awarded=year[0])
+    create_grant(projects["ProjectD"], scheme, *year, awarded=year[0])
+    period = save_validated(AllocationPeriod(name="2100", start=year[0], end=year[1]))
+    for pool, quantities in ((disk, (100, 500)), (cpu, (10, 50))):
+        for quantity in quantities:
+            allocate(grant1, period, pool, Decimal(quantity))
+
+    return {
+        "projects": Project.objects.count(),
+        "people": Person.objects.count(),
+        "memberships": sum(p.memberships.count() for p in people.values()),
+        "groups": Group.objects.count(),
+        "machines": Machine.objects.count(),
+    }
+
+
+def ensure_admin(username: str = "admin", password: str | None = None) -> tuple[Person, str]:
+    """Create (or reset) the demo's administrator and return it with its password."""
+    import secrets
+
+    password = password or secrets.token_urlsafe(12)
+    person = Person.objects.filter(username=username).first()
+    if person is None:
+        person = Person.objects.create_superuser(username, f"{username}@example.org", password)
+    else:
+        person.is_staff = person.is_superuser = True
+        person.is_active, person.is_locked = True, False
+        person.set_password(password)
+        person.save()
+    return person, password

@@ -1,0 +1,136 @@
+"""Allocation arithmetic: what a pool was given, what it used and what remains."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from allotment.core.numbers import plain
+from allotment.core.validation import save_validated
+
+from .models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    pool_id: int
+    project: str
+    pool: str
+    units: str
+    aggregation: str
+    period: str
+    period_start: date
+    period_end: date
+    allocated: Decimal
+    used: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.allocated - self.used
+
+    @property
+    def percent_used(self) -> float | None:
+        if not self.allocated:
+            return None
+        return float(self.used / self.allocated * 100)
+
+    def as_dict(self) -> dict:
+        return {
+            "project": self.project,
+            "pool": self.pool,
+            "units": self.units,
+            "aggregation": self.aggregation,
+            "period": self.period,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "allocated": plain(self.allocated),
+            "used": plain(self.used),
+            "remaining": plain(self.remaining),
+            "percent_used": None if self.percent_used is None else round(self.percent_used, 2),
+        }
+
+
+def used_by_pool(pool_ids: Iterable[int]) -> dict[int, Decimal]:
+    """What has been charged to each allocation pool, in the pool's units.
+
+    Charging arrives with the usage ledger (issue 3); until then nothing is charged.
+    """
+    return dict.fromkeys(pool_ids, ZERO)
+
+
+def with_allocated(pools: QuerySet[AllocationPool]) -> QuerySet[AllocationPool]:
+    """Annotate `allocated` (the sum of the pool's allocations) in one query."""
+    return pools.annotate(allocated=Coalesce(Sum("allocations__quantity"), ZERO))
+
+
+def summarise(pools: QuerySet[AllocationPool]) -> list[PoolSummary]:
+    rows = list(with_allocated(pools).select_related("project", "period", "resource_pool"))
+    used = used_by_pool(p.pk for p in rows)
+    return [
+        PoolSummary(
+            pool_id=p.pk,
+            project=p.project.pid,
+            pool=p.resource_pool.name,
+            units=p.resource_pool.units,
+            aggregation=p.resource_pool.aggregation,
+            period=p.period.name,
+            period_start=p.period.start,
+            period_end=p.period.end,
+            allocated=Decimal(p.allocated),
+            used=used.get(p.pk, ZERO),
+        )
+        for p in rows
+    ]
+
+
+def project_pools(project, period: str | None = None) -> list[PoolSummary]:
+    pools = AllocationPool.objects.filter(project=project)
+    if period is not None:
+        if not AllocationPeriod.objects.filter(name=period).exists():
+            raise ValidationError(f'There is no allocation period "{period}".')
+        pools = pools.filter(period__name=period)
+    return summarise(pools.order_by("-period__start", "resource_pool__name"))
+
+
+def create_grant(
+    project,
+    scheme: Scheme,
+    begins: date,
+    expires: date,
+    awarded: date | None = None,
+    description: str = "",
+) -> Grant:
+    grant = Grant(
+        project=project,
+        scheme=scheme,
+        begins=begins,
+        expires=expires,
+        description=description,
+        **({"awarded": awarded} if awarded else {}),
+    )
+    return save_validated(grant)
+
+
+def allocate(
+    grant: Grant, period: AllocationPeriod, resource_pool, quantity: Decimal, description: str = ""
+) -> Allocation:
+    """Add `quantity` to the grant's project's pool for the period, creating the pool if new."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        pool = AllocationPool.objects.filter(
+            project=grant.project, period=period, resource_pool=resource_pool
+        ).first() or save_validated(
+            AllocationPool(project=grant.project, period=period, resource_pool=resource_pool)
+        )
+        return save_validated(
+            Allocation(
+                grant=grant, allocation_pool=pool, quantity=quantity, description=description
+            )
+        )

@@ -1,0 +1,124 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+
+from allotment.core.admin import LedgerAdmin
+from allotment.projects.models import ProjectMembership
+from allotment.resources.models import Account
+
+from .models import CareerLevel, Person
+
+
+class PersonMembershipInline(admin.TabularInline):
+    model = ProjectMembership
+    fk_name = "person"
+    extra = 0
+    autocomplete_fields = ["project"]
+    fields = [
+        "project",
+        "project_level",
+        "is_leader",
+        "is_supervisor",
+        "is_primary_contact",
+        "is_default_project",
+        "date_joined",
+    ]
+
+
+class AccountInline(admin.TabularInline):
+    model = Account
+    extra = 0
+    fields = [
+        "machine_category",
+        "username",
+        "uid",
+        "shell",
+        "default_project",
+        "login_enabled",
+        "date_created",
+        "date_deleted",
+    ]
+    autocomplete_fields = ["default_project"]
+
+
+class PersonCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = Person
+        fields = ["username", "email", "first_name", "last_name", "institute"]
+
+
+class PersonChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = Person
+        fields = "__all__"
+
+
+@admin.register(Person)
+class PersonAdmin(LedgerAdmin, UserAdmin):
+    form = PersonChangeForm
+    add_form = PersonCreationForm
+    list_display = [
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "institute",
+        "career_level",
+        "is_active",
+        "is_locked",
+        "is_staff",
+    ]
+    list_filter = [
+        "institute",
+        "career_level",
+        "is_active",
+        "is_locked",
+        "is_staff",
+        "is_superuser",
+    ]
+    search_fields = ["username", "first_name", "last_name", "email"]
+    list_select_related = ["institute", "career_level"]
+    autocomplete_fields = ["institute"]
+    ordering = ["username"]
+    inlines = [PersonMembershipInline, AccountInline]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        ("Person", {"fields": ["title", "first_name", "last_name", "email"]}),
+        ("Standing", {"fields": ["institute", "career_level"]}),
+        (
+            "Status",
+            {"fields": ["is_active", "is_locked", "date_joined", "date_approved", "expires"]},
+        ),
+        (
+            "Site permissions",
+            {
+                "fields": ["is_staff", "is_superuser", "groups", "user_permissions"],
+                "classes": ["collapse"],
+            },
+        ),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": [
+                    "username",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "institute",
+                    "password1",
+                    "password2",
+                ],
+            },
+        )
+    ]
+    readonly_fields = ["date_joined"]
+
+
+@admin.register(CareerLevel)
+class CareerLevelAdmin(LedgerAdmin):
+    list_display = ["name", "rank", "description"]
+    list_filter = ["rank"]
+    search_fields = ["name", "description"]

@@ -1,0 +1,230 @@
+"""The project tree, project levels and memberships.
+
+Institutes are the roots of the project tree: an institute is a Project without a parent.
+The tree is an adjacency list (`parent`) queried with recursive CTEs by
+django-tree-queries, so a move is one changed field that the audit log records as such,
+and a subtree is one query in the database.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from tree_queries.fields import TreeNodeForeignKey
+from tree_queries.models import TreeNode
+from tree_queries.query import TreeQuerySet
+
+from allotment.core.models import LedgerModel
+
+pid_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "Enter a valid project id: letters, digits, '_', '.' or '-', starting with a letter or "
+    "digit, at most 64 characters.",
+)
+
+
+class AllocationMode(models.TextChoices):
+    PRIVATE = "private", "Private: only this project draws on its allocations"
+    SHARED = "shared", "Shared: this project and all its sub-projects draw on it"
+    CAPPED = "capped", "Capped: each sub-project may draw up to its cap per pool"
+
+
+class ProjectQuerySet(TreeQuerySet):
+    def institutes(self):
+        return self.filter(parent__isnull=True)
+
+    def subtree(self, project: "Project | int"):
+        """The project and all its descendants."""
+        return self.descendants(project, include_self=True)
+
+
+class Project(TreeNode, LedgerModel):
+    parent = TreeNodeForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="Empty for an institute (the root of a tree).",
+    )
+    pid = models.CharField(
+        "project id",
+        max_length=64,
+        unique=True,
+        validators=[pid_validator],
+        help_text="Fixed once created: change it with `allot project set-pid`.",
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    allocation_mode = models.CharField(
+        max_length=16, choices=AllocationMode.choices, default=AllocationMode.PRIVATE
+    )
+    is_active = models.BooleanField("active", default=True)
+    start_date = models.DateField(default=date.today)
+    end_date = models.DateField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="approved_projects",
+    )
+    date_approved = models.DateTimeField(null=True, blank=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pid"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="project_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("pk")), name="project_not_own_parent"
+            ),
+        ]
+
+    clean_covers = ("project_ends_after_start", "project_not_own_parent")
+
+    def __str__(self) -> str:
+        return self.pid
+
+    @property
+    def is_institute(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def institute(self) -> "Project":
+        """The root of this project's tree."""
+        if self.parent_id is None:
+            return self
+        return Project.objects.ancestors(self).filter(parent__isnull=True).get()
+
+    @property
+    def group(self):
+        """The unix group this project or institute owns, if any."""
+        from allotment.groups.models import Group
+
+        return Group.objects.filter(Q(project=self) | Q(institute=self)).first()
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.parent_id is not None and self.pk is not None:
+            if self.parent_id == self.pk:
+                errors.setdefault("parent", []).append(
+                    f'Project "{self.pid}" cannot be its own parent.'
+                )
+            elif (
+                Project.objects.ancestors(self.parent_id, include_self=True)
+                .filter(pk=self.pk)
+                .exists()
+            ):
+                parent = Project.objects.get(pk=self.parent_id)
+                errors.setdefault("parent", []).append(
+                    f'Project "{self.pid}" cannot move under "{parent.pid}": "{parent.pid}" is '
+                    f'inside the subtree of "{self.pid}", and a project cannot become its own '
+                    "ancestor."
+                )
+        if self.pk is not None and not getattr(self, "_pid_change_allowed", False):
+            stored = Project.objects.filter(pk=self.pk).values_list("pid", flat=True).first()
+            if stored is not None and stored != self.pid:
+                errors.setdefault("pid", []).append(
+                    f'The project id of "{stored}" cannot be edited; change it explicitly with '
+                    f"`allot project set-pid {stored} {self.pid}`."
+                )
+        if self.end_date and self.start_date and self.end_date < self.start_date:
+            errors.setdefault("end_date", []).append(
+                f'Project "{self.pid}" cannot end ({self.end_date}) before it starts '
+                f"({self.start_date})."
+            )
+        if self.pk is None and not errors.get("pid"):
+            from allotment.groups.services import check_project_group_name
+
+            try:
+                check_project_group_name(self)
+            except ValidationError as e:
+                errors.setdefault("pid", []).extend(e.message_dict["pid"])
+        if errors:
+            raise ValidationError(errors)
+
+
+class ProjectLevel(models.Model):
+    """A person's standing within a project (e.g. chief investigator, researcher, student)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    rank = models.PositiveSmallIntegerField(default=0, help_text="Lower ranks are listed first.")
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["rank", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMembership(LedgerModel):
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    project_level = models.ForeignKey(
+        ProjectLevel, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships"
+    )
+    is_leader = models.BooleanField("leader", default=False)
+    is_supervisor = models.BooleanField("supervisor", default=False)
+    is_default_project = models.BooleanField("default project", default=False)
+    is_primary_contact = models.BooleanField("primary contact", default=False)
+    date_joined = models.DateField(default=date.today)
+
+    class Meta:
+        ordering = ["project__pid", "person__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["person", "project"], name="membership_once"),
+            models.UniqueConstraint(
+                fields=["person"],
+                condition=Q(is_default_project=True),
+                name="membership_one_default_project",
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(is_primary_contact=True),
+                name="membership_one_primary_contact",
+            ),
+        ]
+
+    clean_covers = (
+        "membership_once",
+        "membership_one_default_project",
+        "membership_one_primary_contact",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.project}"
+
+    def clean(self) -> None:
+        if self.person_id is None or self.project_id is None:
+            return
+        others = ProjectMembership.objects.exclude(pk=self.pk)
+        errors = []
+        if others.filter(person_id=self.person_id, project_id=self.project_id).exists():
+            errors.append(f'{self.person} is already a member of project "{self.project}".')
+        if self.is_default_project:
+            current = others.filter(person_id=self.person_id, is_default_project=True).first()
+            if current:
+                errors.append(
+                    f'{self.person} already has a default project ("{current.project}"); a person '
+                    "has at most one default project."
+                )
+        if self.is_primary_contact:
+            current = others.filter(project_id=self.project_id, is_primary_contact=True).first()
+            if current:
+                errors.append(
+                    f'Project "{self.project}" already has a primary contact ({current.person}); '
+                    "a project has at most one primary contact."
+                )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,94 @@
+"""Changes to the project tree and its memberships, shared by the admin, API and CLI."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from allotment.core.validation import save_validated
+
+from .models import AllocationMode, Project, ProjectLevel, ProjectMembership
+
+
+def get_project(pid: str) -> Project:
+    try:
+        return Project.objects.get(pid=pid)
+    except Project.DoesNotExist:
+        raise ValidationError(f'There is no project "{pid}".') from None
+
+
+def create_project(
+    pid: str,
+    name: str,
+    parent: Project | None = None,
+    allocation_mode: str = AllocationMode.PRIVATE,
+    description: str = "",
+    **fields,
+) -> Project:
+    """A new project (or institute, without a parent), with its unix group."""
+    return save_validated(
+        Project(
+            pid=pid,
+            name=name,
+            parent=parent,
+            allocation_mode=allocation_mode,
+            description=description,
+            **fields,
+        )
+    )
+
+
+@transaction.atomic
+def move_project(project: Project, new_parent: Project | None) -> Project:
+    """Re-parent a project (None makes it an institute); refuses to create a cycle."""
+    from allotment.groups.services import follow_owner_kind
+
+    project.parent = new_parent
+    save_validated(project)
+    follow_owner_kind(project)
+    return project
+
+
+@transaction.atomic
+def set_pid(project: Project, new_pid: str) -> Project:
+    """Change a project id: the one explicit way to do it, recorded in the audit log."""
+    old = project.pid
+    project.pid = new_pid
+    project._pid_change_allowed = True
+    try:
+        save_validated(project)
+    finally:
+        project._pid_change_allowed = False
+    group = project.group
+    if group is not None:
+        from allotment.core.unix import unix_name_from
+
+        if group.name == unix_name_from(old):
+            group.name = unix_name_from(new_pid)
+            save_validated(group)
+    return project
+
+
+def add_member(
+    project: Project,
+    person,
+    *,
+    level: ProjectLevel | None = None,
+    leader: bool = False,
+    supervisor: bool = False,
+    default: bool = False,
+    primary_contact: bool = False,
+) -> ProjectMembership:
+    return save_validated(
+        ProjectMembership(
+            project=project,
+            person=person,
+            project_level=level,
+            is_leader=leader,
+            is_supervisor=supervisor,
+            is_default_project=default,
+            is_primary_contact=primary_contact,
+        )
+    )
+
+
+def remove_member(project: Project, person) -> None:
+    ProjectMembership.objects.filter(project=project, person=person).delete()

@@ -1,0 +1,161 @@
+"""Settings, read from the environment with safe defaults for the embedded mode.
+
+With nothing configured Allotment keeps its data in SQLite under ./var/ (or
+$ALLOTMENT_HOME/var/), so a fresh clone runs the whole system without any service.
+"""
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+HOME = Path(os.environ.get("ALLOTMENT_HOME", Path.cwd())).resolve()
+VAR_DIR = Path(os.environ.get("ALLOTMENT_VAR_DIR", HOME / "var")).resolve()
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """A key from the environment, else one generated once and kept in var/ (never in the repo)."""
+    key = os.environ.get("ALLOTMENT_SECRET_KEY")
+    if key:
+        return key
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("ALLOTMENT_DEBUG")
+ALLOWED_HOSTS = os.environ.get("ALLOTMENT_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
+    ","
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_typer",
+    "auditlog",
+    "allotment.core",
+    "allotment.projects",
+    "allotment.people",
+    "allotment.groups",
+    "allotment.resources",
+    "allotment.grants",
+    "allotment.audit",
+    "allotment.demo",
+    "allotment.cli",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+ROOT_URLCONF = "allotment.urls"
+WSGI_APPLICATION = "allotment.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{VAR_DIR / 'allotment.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _default_db)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web app read while the agent or an import writes; IMMEDIATE avoids
+    # "database is locked" upgrades from read to write transactions.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    if not os.environ.get("DATABASE_URL"):
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": None}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "people.Person"
+AUTHENTICATION_BACKENDS = ["allotment.people.auth.PersonBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = os.environ.get("ALLOTMENT_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+with contextlib.suppress(OSError):  # collectstatic's target; WhiteNoise looks here
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Serve app static files straight from the packages: no collectstatic step at run time.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Audit every table. Django's own bookkeeping tables are left out: they hold no site data.
+AUDITLOG_INCLUDE_ALL_MODELS = True
+AUDITLOG_EXCLUDE_TRACKING_MODELS = (
+    "admin",
+    "contenttypes",
+    "sessions",
+    "auth.permission",
+)
+AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
+AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
+AUDITLOG_STORE_JSON_CHANGES = True
+
+# Unix ids handed out for new groups and accounts.
+ALLOTMENT_GID_RANGE = (
+    int(os.environ.get("ALLOTMENT_GID_MIN", "10000")),
+    int(os.environ.get("ALLOTMENT_GID_MAX", "59999")),
+)
+ALLOTMENT_UID_RANGE = (
+    int(os.environ.get("ALLOTMENT_UID_MIN", "10000")),
+    int(os.environ.get("ALLOTMENT_UID_MAX", "59999")),
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ALLOTMENT_LOG_LEVEL", "WARNING")},
+}
