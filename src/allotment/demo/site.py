@@ -186,6 +186,7 @@ def load() -> dict[str, int]:
             supervisor=supervisor,
             default=default,
             primary_contact=contact,
+            date_joined=date(2100, 1, 1),
         )
 
     for uid, username in enumerate(sorted(people), start=20001):

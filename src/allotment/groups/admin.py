@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count
 
 from allotment.core.admin import LedgerAdmin, admin_link
@@ -72,6 +73,7 @@ class GroupAdmin(LedgerAdmin):
 @admin.register(Software)
 class SoftwareAdmin(LedgerAdmin):
     list_display = ["name", "homepage", "group_link"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ["name", "description"]
 
     @admin.display(description="unix group")

@@ -13,21 +13,24 @@ from . import services
 from .models import Group
 
 
-@receiver(post_save, sender=Project, dispatch_uid="project_group_on_create")
-def create_project_group(sender, instance: Project, created: bool, raw: bool = False, **kw):
-    if created and not raw:
+@receiver(post_save, sender=Project, dispatch_uid="project_group_follows_project")
+def project_saved(sender, instance: Project, created: bool, raw: bool = False, **kw):
+    if raw:
+        return
+    if created:
         services.ensure_project_group(instance)
+    else:
+        # An institute moved under a project (or a project made a root) keeps its group.
+        services.follow_owner_kind(instance)
 
 
 @receiver(post_save, sender=ProjectMembership, dispatch_uid="group_follows_membership_save")
 @receiver(post_delete, sender=ProjectMembership, dispatch_uid="group_follows_membership_delete")
 def membership_changed(sender, instance: ProjectMembership, raw: bool = False, **kw):
-    if raw:
-        return
-    project_id = instance.project_id
     # A project deleted with its memberships takes its group along; nothing to sync then.
-    if Project.objects.filter(pk=project_id).exists():
-        services.sync_project_group(project_id)
+    if raw or isinstance(kw.get("origin"), Project):
+        return
+    services.sync_project_group(instance.project_id)
 
 
 @receiver(post_save, sender=Group, dispatch_uid="group_follows_owner_change")

@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
@@ -106,6 +108,7 @@ class MembershipInline(admin.TabularInline):
 class GrantInline(admin.TabularInline):
     model = Grant
     extra = 0
+    formfield_overrides = {models.TextField: {"widget": forms.TextInput(attrs={"size": 40})}}
     fields = ["scheme", "awarded", "begins", "expires", "description"]
     show_change_link = True
 
@@ -184,9 +187,12 @@ class ProjectAdmin(LedgerAdmin):
     @admin.display(description="project", ordering="tree_ordering")
     def tree_pid(self, obj):
         depth = getattr(obj, "tree_depth", 0)
-        marker = "🏛 " if obj.parent_id is None else "└ "
+        if obj.parent_id is None:
+            return format_html("<strong>{}</strong>", obj.pid)
         return format_html(
-            '<span style="padding-left:{}em">{}{}</span>', depth * 1.5, marker, obj.pid
+            '<span style="padding-left:{}em;white-space:nowrap">└─ {}</span>',
+            (depth - 1) * 1.6,
+            obj.pid,
         )
 
     @admin.display(description="members", ordering="member_count")

@@ -8,6 +8,7 @@ and a subtree is one query in the database.
 
 from datetime import date
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -27,9 +28,9 @@ pid_validator = RegexValidator(
 
 
 class AllocationMode(models.TextChoices):
-    PRIVATE = "private", "Private: only this project draws on its allocations"
-    SHARED = "shared", "Shared: this project and all its sub-projects draw on it"
-    CAPPED = "capped", "Capped: each sub-project may draw up to its cap per pool"
+    PRIVATE = "private", "Private"
+    SHARED = "shared", "Shared"
+    CAPPED = "capped", "Capped"
 
 
 class ProjectQuerySet(TreeQuerySet):
@@ -60,7 +61,12 @@ class Project(TreeNode, LedgerModel):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     allocation_mode = models.CharField(
-        max_length=16, choices=AllocationMode.choices, default=AllocationMode.PRIVATE
+        max_length=16,
+        choices=AllocationMode.choices,
+        default=AllocationMode.PRIVATE,
+        help_text="Private: only this project draws on its allocations. Shared: this project "
+        "and all its sub-projects draw on them. Capped: each sub-project may draw on them up "
+        "to its cap per resource pool.",
     )
     is_active = models.BooleanField("active", default=True)
     start_date = models.DateField(default=date.today)
@@ -129,6 +135,8 @@ class Project(TreeNode, LedgerModel):
                     f'inside the subtree of "{self.pid}", and a project cannot become its own '
                     "ancestor."
                 )
+        if self.pk is not None and self.parent_id is not None and "parent" not in errors:
+            self._check_institute_can_become_project(errors)
         if self.pk is not None and not getattr(self, "_pid_change_allowed", False):
             stored = Project.objects.filter(pk=self.pk).values_list("pid", flat=True).first()
             if stored is not None and stored != self.pid:
@@ -150,6 +158,25 @@ class Project(TreeNode, LedgerModel):
                 errors.setdefault("pid", []).extend(e.message_dict["pid"])
         if errors:
             raise ValidationError(errors)
+
+    def _check_institute_can_become_project(self, errors: dict[str, list[str]]) -> None:
+        """An institute with people of its own cannot be moved under another project: their
+        institute would no longer be one."""
+        was_institute = Project.objects.filter(pk=self.pk, parent__isnull=True).exists()
+        if not was_institute:
+            return
+        people = list(
+            apps.get_model("people", "Person")
+            .objects.filter(institute_id=self.pk)
+            .order_by("username")
+            .values_list("username", flat=True)[:6]
+        )
+        if people:
+            named = ", ".join(people[:5]) + (", ..." if len(people) > 5 else "")
+            errors.setdefault("parent", []).append(
+                f'Institute "{self.pid}" cannot move under another project while people belong '
+                f"to it ({named}); give them another institute first."
+            )
 
 
 class ProjectLevel(models.Model):

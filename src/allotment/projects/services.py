@@ -39,31 +39,38 @@ def create_project(
 @transaction.atomic
 def move_project(project: Project, new_parent: Project | None) -> Project:
     """Re-parent a project (None makes it an institute); refuses to create a cycle."""
-    from allotment.groups.services import follow_owner_kind
-
     project.parent = new_parent
-    save_validated(project)
-    follow_owner_kind(project)
-    return project
+    return save_validated(project)
 
 
 @transaction.atomic
 def set_pid(project: Project, new_pid: str) -> Project:
     """Change a project id: the one explicit way to do it, recorded in the audit log."""
+    from allotment.core.unix import unix_name_from
+    from allotment.groups.models import Group
+
     old = project.pid
+    group = project.group
+    rename_group = group is not None and group.name == unix_name_from(old)
+    pid_free = not Project.objects.filter(pid=new_pid).exclude(pk=project.pk).exists()
+    if rename_group and pid_free:
+        taken = Group.objects.filter(name=unix_name_from(new_pid)).exclude(pk=group.pk).first()
+        if taken is not None:
+            raise ValidationError(
+                {
+                    "pid": f'Project "{old}" cannot become "{new_pid}": its unix group would be '
+                    f'renamed "{taken.name}", which is already the group of "{taken.owner}".'
+                }
+            )
     project.pid = new_pid
     project._pid_change_allowed = True
     try:
         save_validated(project)
     finally:
         project._pid_change_allowed = False
-    group = project.group
-    if group is not None:
-        from allotment.core.unix import unix_name_from
-
-        if group.name == unix_name_from(old):
-            group.name = unix_name_from(new_pid)
-            save_validated(group)
+    if rename_group:
+        group.name = unix_name_from(new_pid)
+        save_validated(group)
     return project
 
 
@@ -76,6 +83,7 @@ def add_member(
     supervisor: bool = False,
     default: bool = False,
     primary_contact: bool = False,
+    **fields,
 ) -> ProjectMembership:
     return save_validated(
         ProjectMembership(
@@ -86,6 +94,7 @@ def add_member(
             is_supervisor=supervisor,
             is_default_project=default,
             is_primary_contact=primary_contact,
+            **fields,
         )
     )
 
