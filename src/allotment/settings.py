@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "allotment.groups",
     "allotment.resources",
     "allotment.grants",
+    "allotment.usage",
     "allotment.audit",
     "allotment.demo",
     "allotment.cli",
@@ -138,6 +139,12 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "contenttypes",
     "sessions",
     "auth.permission",
+    # Bulk tables, written a million rows at a time: each import is audited as an ImportRun
+    # (who, which files, what changed) instead of row by row. See audit.services.BULK_TABLES.
+    "usage.job",
+    "usage.storagesnapshot",
+    "usage.dailyusage",
+    "usage.quarantinedrecord",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)

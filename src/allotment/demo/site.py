@@ -24,6 +24,7 @@ from allotment.resources.models import (
     Machine,
     MachineCategory,
     MachineKind,
+    Metric,
     Resource,
     ResourcePool,
 )
@@ -109,6 +110,8 @@ def load() -> dict[str, int]:
             name="Disk Space",
             units="KB",
             aggregation=Aggregation.MAX,
+            metric=Metric.BYTES,
+            unit_size=Decimal(1024),
             description="Project storage; a period's usage is its peak.",
         )
     )
@@ -117,6 +120,8 @@ def load() -> dict[str, int]:
             name="CPU Hours",
             units="hours",
             aggregation=Aggregation.SUM,
+            metric=Metric.CORE_SECONDS,
+            unit_size=Decimal(3600),
             description="Core hours of batch jobs; a period's usage is their sum.",
         )
     )

@@ -56,12 +56,24 @@ class PoolSummary:
         }
 
 
-def used_by_pool(pool_ids: Iterable[int]) -> dict[int, Decimal]:
-    """What has been charged to each allocation pool, in the pool's units.
+_usage_sources: list = []
 
-    Charging arrives with the usage ledger (issue 3); until then nothing is charged.
-    """
-    return dict.fromkeys(pool_ids, ZERO)
+
+def register_usage_source(source) -> None:
+    """The usage app tells grants how to read what was charged to pools (it sits above
+    grants, so grants cannot import it)."""
+    if source not in _usage_sources:
+        _usage_sources.append(source)
+
+
+def used_by_pool(pool_ids: Iterable[int]) -> dict[int, Decimal]:
+    """What has been charged to each allocation pool, in the pool's units."""
+    pool_ids = list(pool_ids)
+    used = dict.fromkeys(pool_ids, ZERO)
+    for source in _usage_sources:
+        for pool_id, amount in source(pool_ids).items():
+            used[pool_id] += amount
+    return used
 
 
 def with_allocated(pools: QuerySet[AllocationPool]) -> QuerySet[AllocationPool]:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from tree_queries.fields import TreeNodeForeignKey
 from tree_queries.models import TreeNode
 from tree_queries.query import TreeQuerySet
@@ -92,9 +93,16 @@ class Project(TreeNode, LedgerModel):
             models.CheckConstraint(
                 condition=~Q(parent=models.F("pk")), name="project_not_own_parent"
             ),
+            # Batch systems fold account names to lower case (Slurm does), so two pids that
+            # differ only in case could not be told apart there.
+            models.UniqueConstraint(Lower("pid"), name="project_pid_unique_ignoring_case"),
         ]
 
-    clean_covers = ("project_ends_after_start", "project_not_own_parent")
+    clean_covers = (
+        "project_ends_after_start",
+        "project_not_own_parent",
+        "project_pid_unique_ignoring_case",
+    )
 
     def __str__(self) -> str:
         return self.pid
@@ -143,6 +151,18 @@ class Project(TreeNode, LedgerModel):
                 errors.setdefault("pid", []).append(
                     f'The project id of "{stored}" cannot be edited; change it explicitly with '
                     f"`allot project set-pid {stored} {self.pid}`."
+                )
+        if self.pid:
+            clash = (
+                Project.objects.filter(pid__iexact=self.pid)
+                .exclude(pid=self.pid)
+                .exclude(pk=self.pk)
+                .first()
+            )
+            if clash is not None:
+                errors.setdefault("pid", []).append(
+                    f'The project id "{self.pid}" differs from the existing "{clash.pid}" only '
+                    "in case; batch systems could not tell them apart."
                 )
         if self.end_date and self.start_date and self.end_date < self.start_date:
             errors.setdefault("end_date", []).append(

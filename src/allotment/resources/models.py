@@ -39,6 +39,12 @@ class MachineKind(models.TextChoices):
     STORAGE = "storage", "Storage"
 
 
+def _time_zone_choices():
+    import zoneinfo
+
+    return [(z, z) for z in sorted(zoneinfo.available_timezones())]
+
+
 class Machine(LedgerModel):
     name = models.CharField(max_length=100, unique=True)
     category = models.ForeignKey(MachineCategory, on_delete=models.PROTECT, related_name="machines")
@@ -48,6 +54,11 @@ class Machine(LedgerModel):
     nodes = models.PositiveIntegerField(default=0)
     start_date = models.DateField(default=date.today)
     end_date = models.DateField(null=True, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="The zone the machine's own tools print local times in (e.g. sacct's).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -64,13 +75,23 @@ class Machine(LedgerModel):
         return self.name
 
     def clean(self) -> None:
+        import zoneinfo
+
+        errors = {}
         if self.end_date and self.start_date and self.end_date < self.start_date:
-            raise ValidationError(
-                {
-                    "end_date": f'Machine "{self.name}" cannot end ({self.end_date}) before it '
-                    f"starts ({self.start_date})."
-                }
+            errors["end_date"] = (
+                f'Machine "{self.name}" cannot end ({self.end_date}) before it starts '
+                f"({self.start_date})."
             )
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors["time_zone"] = (
+                f'Machine "{self.name}": "{self.time_zone}" is not a time zone name such as '
+                '"Europe/Stockholm" or "UTC".'
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Account(LedgerModel):
@@ -173,11 +194,28 @@ class Aggregation(models.TextChoices):
     LAST = "last", "Last value in the period"
 
 
+class Metric(models.TextChoices):
+    """What a pool measures, and so which usage records feed it and in what base unit."""
+
+    CORE_SECONDS = "core_seconds", "Batch jobs: cores × elapsed seconds"
+    BYTES = "bytes", "Storage: bytes"
+    VM_SECONDS = "vm_seconds", "Cloud VMs: VM seconds"
+    OTHER = "other", "Other (recorded by hand)"
+
+
 class ResourcePool(models.Model):
     name = models.CharField(max_length=100, unique=True)
     units = models.CharField(max_length=30, help_text="e.g. hours, KB, GB, VM hours")
     aggregation = models.CharField(
         max_length=10, choices=Aggregation.choices, default=Aggregation.SUM
+    )
+    metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.OTHER)
+    unit_size = models.DecimalField(
+        max_digits=24,
+        decimal_places=6,
+        default=Decimal(1),
+        help_text="How many of the metric's base units make one of the pool's units "
+        "(3600 core-seconds per hour; 1024 bytes per KB).",
     )
     description = models.TextField(blank=True)
 
@@ -186,6 +224,10 @@ class ResourcePool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def to_units(self, base_amount) -> Decimal:
+        """An amount in the metric's base units (core-seconds, bytes) in the pool's units."""
+        return Decimal(base_amount) / self.unit_size
 
     @property
     def capacity(self) -> Decimal:

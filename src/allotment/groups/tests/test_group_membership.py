@@ -140,12 +140,15 @@ def test_a_new_project_gets_a_group_with_a_fresh_gid(example):
 
 
 @pytest.mark.parametrize(
-    ("pid", "owner"), [("PROJECTA", "ProjectA"), ("MATLAB", "MATLAB")], ids=["project", "software"]
+    ("pid", "owner"),
+    [("Project.A", "Project_A"), ("MATLAB", "MATLAB")],
+    ids=["project", "software"],
 )
 def test_a_pid_whose_group_name_is_taken_is_refused_naming_the_group(example, pid, owner):
+    create_project("Project_A", "Underscore", parent=example.projects["InstituteA"])
     with pytest.raises(ValidationError) as refused:
         create_project(pid, "Clash", parent=example.projects["InstituteA"])
-    name = pid.lower()
+    name = "project_a" if pid == "Project.A" else pid.lower()
     assert refused.value.message_dict["pid"] == [
         f'Project "{pid}" would own the unix group "{name}", which is already the group of '
         f'"{owner}"; choose another project id.'

@@ -141,3 +141,12 @@ def test_no_sequence_of_moves_creates_a_cycle(example, moves):
 
 class _Rollback(Exception):
     pass
+
+
+def test_pids_differing_only_in_case_are_refused(example):
+    with pytest.raises(ValidationError) as e:
+        create_project("PROJECTA", "Shouting", parent=example.projects["InstituteA"])
+    assert e.value.message_dict["pid"] == [
+        'The project id "PROJECTA" differs from the existing "ProjectA" only in case; batch '
+        "systems could not tell them apart."
+    ]

@@ -1,0 +1,224 @@
+"""The daily usage fact table, rebuilt from raw records for the days an import touched.
+
+Rebuilding (delete the days, recompute them from the raw rows) rather than adding
+increments keeps the table exactly equal to what the raw rows say, whatever was
+re-imported or corrected. A job is split across the days it ran in proportion to its time
+in each, in whole base units that add up exactly; it counts as a job, with its wait, on
+the day it ended. When sub-projects draw on capped parents, whole allocation periods are
+rebuilt, because a cap is consumed in day order from the period's start.
+"""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from allotment.projects.models import ProjectMembership
+from allotment.resources.models import Aggregation, Metric, Resource
+
+from . import bulk
+from .charging import Charger, Target
+from .days import DayClock, to_date
+from .models import Charge, DailyUsage, Kind
+
+COLUMNS = (
+    "day", "kind", "machine_id", "resource_id", "resource_pool_id", "submitted_project_id",
+    "charged_project_id", "allocation_pool_id", "person_id", "institute_id", "career_level_id",
+    "project_level_id", "charge", "non_member", "jobs", "raw", "used", "wait",
+)  # fmt: skip
+TABLE = DailyUsage._meta.db_table
+
+
+class Dimensions:
+    """Who is who: loaded once per rebuild."""
+
+    def __init__(self, charger: Charger):
+        from allotment.people.models import Person
+
+        self.charger = charger
+        self.person = {
+            pk: (career, institute)
+            for pk, career, institute in Person.objects.values_list(
+                "pk", "career_level_id", "institute_id"
+            )
+        }
+        self.level = {
+            (person, project): level
+            for person, project, level in ProjectMembership.objects.values_list(
+                "person_id", "project_id", "project_level_id"
+            )
+        }
+
+    def of(self, person: int | None, project: int | None):
+        """(institute, career level, project level, non-member) for a person in a project."""
+        career, home = self.person.get(person, (None, None)) if person else (None, None)
+        institute = self.charger.institute(project) if project else home
+        member = (person, project) in self.level
+        level = self.level.get((person, project))
+        return institute, career, level, bool(person and project and not member)
+
+
+def resources_by_machine(metric: str) -> dict[int, list[tuple[int, int, Decimal, str]]]:
+    found: dict[int, list] = defaultdict(list)
+    for pk, machine, pool, scaling, aggregation in Resource.objects.filter(
+        pool__metric=metric
+    ).values_list("pk", "machine_id", "pool_id", "scaling_factor", "pool__aggregation"):
+        found[machine].append((pk, pool, scaling, aggregation))
+    return found
+
+
+def _expand_for_caps(charger: Charger, first: int, last: int) -> tuple[int, int]:
+    if not charger.caps:
+        return first, last
+    for start, end, _ in charger.periods:
+        if start <= last and first <= end:
+            first, last = min(first, start), max(last, end)
+    return first, last
+
+
+def _delete(kind: str, first: int, last: int, resources: list[int] | None = None) -> None:
+    sql = f"DELETE FROM {TABLE} WHERE kind = %s AND day >= %s AND day <= %s"
+    params = [kind, to_date(first).isoformat(), to_date(last).isoformat()]
+    if resources is not None:
+        if not resources:
+            return
+        sql += f" AND resource_id IN ({', '.join(['%s'] * len(resources))})"
+        params += resources
+    bulk.execute(sql, params)
+
+
+def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
+    """Recompute job usage for every day touched by [lo, hi] (epoch seconds)."""
+    clock = clock or DayClock()
+    charger = Charger()
+    first, last = _expand_for_caps(charger, clock.day(lo), clock.last_day(lo, hi))
+    _delete(Kind.JOB, first, last)
+    acc: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    utc = clock.utc
+    begin, finish = clock.start(first), clock.start(last + 1)
+    rows = bulk.select(
+        "SELECT machine_id, person_id, project_id, start_ts, end_ts, elapsed, cores, "
+        "submit_ts, eligible_ts FROM usage_job WHERE end_ts >= %s AND start_ts < %s",
+        [begin, finish],
+    )
+    for machine, person, project, start, end, elapsed, cores, submit, eligible in rows:
+        raw = cores * elapsed
+        if utc:
+            day0 = start // 86400 + 719163
+            end_day = (end - 1 if end > start else start) // 86400 + 719163
+        else:
+            day0, end_day = clock.day(start), clock.last_day(start, end)
+        if raw:
+            if day0 == end_day:
+                if first <= day0 <= last:
+                    acc[(day0, machine, person, project)][1] += raw
+            else:
+                for day, amount in clock.split(start, end, raw):
+                    if first <= day <= last:
+                        acc[(day, machine, person, project)][1] += amount
+        if first <= end_day <= last:
+            cell = acc[(end_day, machine, person, project)]
+            cell[0] += 1
+            waited_from = eligible if eligible is not None else submit
+            if waited_from is not None and start > waited_from:
+                cell[2] += start - waited_from
+    return _write(Kind.JOB, acc, charger, resources_by_machine(Metric.CORE_SECONDS))
+
+
+def rebuild_storage(lo: int, hi: int, resources: list[int], clock: DayClock | None = None) -> int:
+    """Recompute storage usage of `resources` for the days touched by [lo, hi]."""
+    clock = clock or DayClock()
+    charger = Charger()
+    first, last = _expand_for_caps(charger, clock.day(lo), clock.day(hi))
+    _delete(Kind.STORAGE, first, last, resources)
+    if not resources:
+        return 0
+    info = {
+        pk: (machine, pool, scaling, aggregation)
+        for pk, machine, pool, scaling, aggregation in Resource.objects.filter(
+            pk__in=resources
+        ).values_list("pk", "machine_id", "pool_id", "scaling_factor", "pool__aggregation")
+    }
+    samples: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
+    marks = ", ".join(["%s"] * len(resources))
+    for resource, project, person, size, ts in bulk.select(
+        "SELECT resource_id, project_id, person_id, bytes, timestamp FROM usage_storagesnapshot "
+        f"WHERE timestamp >= %s AND timestamp < %s AND resource_id IN ({marks})",
+        [clock.start(first), clock.start(last + 1), *resources],
+    ):
+        samples[(clock.day(ts), resource, person, project)].append((ts, size))
+    acc: dict[tuple, list[int]] = {}
+    per_machine: dict[int, list] = defaultdict(list)
+    for (day, resource, person, project), values in samples.items():
+        machine, pool, scaling, aggregation = info[resource]
+        values.sort()
+        sizes = [size for _, size in values]
+        if aggregation == Aggregation.MAX:
+            amount = max(sizes)
+        elif aggregation == Aggregation.LAST:
+            amount = sizes[-1]
+        elif aggregation == Aggregation.AVERAGE:
+            amount = sum(sizes) // len(sizes)
+        else:
+            amount = sum(sizes)
+        acc[(day, machine, person, project, resource)] = [len(sizes), amount, 0]
+        entry = (resource, pool, scaling, aggregation)
+        if entry not in per_machine[machine]:
+            per_machine[machine].append(entry)
+    return _write(Kind.STORAGE, acc, charger, per_machine)
+
+
+def _write(kind: str, acc: dict, charger: Charger, resources: dict) -> int:
+    dims = Dimensions(charger)
+    rows: list[list] = []
+    capped: dict[tuple, list[list]] = defaultdict(list)
+    for key, (jobs, raw, wait) in acc.items():
+        day, machine, person, project = key[:4]
+        only = key[4] if len(key) > 4 else None
+        institute, career, level, non_member = dims.of(person, project)
+        targets = [r for r in resources.get(machine, ()) if only is None or r[0] == only]
+        if not targets:
+            targets = [(None, None, Decimal(0), Aggregation.SUM)]
+        for resource, pool, scaling, aggregation in targets:
+            target: Target = charger.target(project, day, pool)
+            row = [
+                to_date(day).isoformat(), kind, machine, resource, pool, project,
+                target.charged_project, target.allocation_pool, person, institute, career,
+                level, target.charge, non_member, jobs, raw, Decimal(raw) * scaling, wait,
+            ]  # fmt: skip
+            if target.cap is not None:
+                capped[(project, pool, target.period, aggregation, target.cap)].append(row)
+            else:
+                rows.append(row)
+    for (_, _, _, aggregation, cap), group in capped.items():
+        rows.extend(_apply_cap(group, cap, aggregation))
+    bulk.insert(TABLE, COLUMNS, rows)
+    return len(rows)
+
+
+def _apply_cap(rows: list[list], cap: Decimal, aggregation: str) -> list[list]:
+    """Charge a capped sub-project's rows to its parent's pool in day order until the cap
+    is used; the rest becomes over-allocation rows charged to nobody. For a sum pool the
+    cap is consumed over the period; for max, average and last pools it applies per day."""
+    out: list[list] = []
+    rows.sort(key=lambda r: (r[0], r[8] or 0, r[2]))
+    consumed, current_day = Decimal(0), None
+    for row in rows:
+        if aggregation != Aggregation.SUM and row[0] != current_day:
+            consumed, current_day = Decimal(0), row[0]
+        used = row[16]
+        room = max(cap - consumed, Decimal(0))
+        if used <= room:
+            consumed += used
+            out.append(row)
+            continue
+        over = list(row)
+        charged_raw = int(row[15] * room / used) if used else 0
+        row[15], row[16] = charged_raw, room
+        over[15], over[16] = over[15] - charged_raw, used - room
+        over[6] = over[7] = None
+        over[12] = Charge.OVER
+        if room > 0:
+            over[14] = over[17] = 0  # the job count and wait stay on the charged part
+            out.append(row)
+        consumed = cap
+        out.append(over)
+    return out

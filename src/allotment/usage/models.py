@@ -1,0 +1,198 @@
+"""Usage: raw records, exactly as they came, and the daily fact table built from them.
+
+Raw jobs are keyed by (machine, job id), so importing a file again finds every row it
+already holds. Times are stored as Unix epoch seconds (UTC): the importers and the
+aggregator do arithmetic on them at hundreds of thousands of rows a second, the same way
+on SQLite and PostgreSQL. Amounts are integers in the metric's base unit (core-seconds,
+bytes); `used` applies the resource's scaling factor and stays exact as a Decimal.
+
+Raw rows are written in bulk and are not in the audit log one by one; each import is
+recorded as an ImportRun instead (who, what file, what changed).
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    machine = models.ForeignKey("resources.Machine", on_delete=models.PROTECT, related_name="+")
+    job_id = models.CharField(max_length=64)
+    username = models.CharField(max_length=64, blank=True)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    account = models.CharField(max_length=64, blank=True)
+    project = models.ForeignKey(
+        "projects.Project", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    partition = models.CharField(max_length=64, blank=True)
+    submit_ts = models.BigIntegerField(null=True)
+    eligible_ts = models.BigIntegerField(null=True)
+    start_ts = models.BigIntegerField()
+    end_ts = models.BigIntegerField()
+    elapsed = models.BigIntegerField(help_text="Seconds charged (suspended time excluded)")
+    cores = models.IntegerField()
+    nodes = models.IntegerField()
+    cpu_time = models.BigIntegerField(null=True, help_text="CPU seconds actually used")
+    memory = models.BigIntegerField(null=True, help_text="bytes")
+    state = models.CharField(max_length=32, blank=True)
+    exit_code = models.CharField(max_length=16, blank=True)
+    fingerprint = models.BigIntegerField(help_text="Hash of the source record")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "job_id"], name="job_once_per_machine")
+        ]
+        indexes = [models.Index(fields=["end_ts"], name="job_end")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}@{self.machine_id}"
+
+    @property
+    def core_seconds(self) -> int:
+        return self.cores * self.elapsed
+
+
+class StorageSnapshot(models.Model):
+    resource = models.ForeignKey("resources.Resource", on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey(
+        "projects.Project", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scope = models.CharField(
+        max_length=48, help_text="project:person ids; one snapshot per scope and time"
+    )
+    bytes = models.BigIntegerField()
+    timestamp = models.BigIntegerField(help_text="Unix epoch seconds")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource", "scope", "timestamp"], name="snapshot_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["timestamp"], name="snapshot_time")]
+
+    def __str__(self) -> str:
+        return f"{self.bytes} bytes on resource {self.resource_id} at {self.timestamp}"
+
+
+class Kind(models.TextChoices):
+    JOB = "job", "Batch jobs"
+    STORAGE = "storage", "Storage"
+    VM = "vm", "Cloud VMs"
+
+
+class Charge(models.TextChoices):
+    CHARGED = "charged", "Charged to an allocation pool"
+    UNALLOCATED = "unallocated", "Nothing to charge"
+    OVER = "over", "Over a capped sub-project's cap"
+
+
+class DailyUsage(models.Model):
+    """One day of usage of one resource, per dimension the reports group by.
+
+    Rebuilt from the raw records for the days an import touched; never edited by hand.
+    """
+
+    day = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    machine = models.ForeignKey("resources.Machine", on_delete=models.CASCADE, related_name="+")
+    resource = models.ForeignKey(
+        "resources.Resource", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    resource_pool = models.ForeignKey(
+        "resources.ResourcePool", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    submitted_project = models.ForeignKey(
+        "projects.Project", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    charged_project = models.ForeignKey(
+        "projects.Project", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    allocation_pool = models.ForeignKey(
+        "grants.AllocationPool", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    institute = models.ForeignKey(
+        "projects.Project", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    career_level = models.ForeignKey(
+        "people.CareerLevel", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    project_level = models.ForeignKey(
+        "projects.ProjectLevel", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    charge = models.CharField(max_length=12, choices=Charge.choices)
+    non_member = models.BooleanField(default=False)
+    jobs = models.IntegerField(default=0, help_text="Jobs that ended this day")
+    raw = models.BigIntegerField(default=0, help_text="Base units: core-seconds or bytes")
+    used = models.DecimalField(
+        max_digits=30, decimal_places=6, default=0, help_text="raw × scaling factor"
+    )
+    wait = models.BigIntegerField(default=0, help_text="Seconds jobs ending this day waited")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"], name="daily_day"),
+            models.Index(fields=["resource_pool", "day"], name="daily_pool_day"),
+            models.Index(fields=["submitted_project", "day"], name="daily_project_day"),
+            models.Index(fields=["allocation_pool", "day"], name="daily_alloc_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} usage on {self.day}"
+
+
+class Reason(models.TextChoices):
+    UNKNOWN_PERSON = "unknown_person", "Unknown person"
+    UNKNOWN_PROJECT = "unknown_project", "Unknown project"
+    UNKNOWN_MACHINE = "unknown_machine", "Unknown machine"
+    UNKNOWN_RESOURCE = "unknown_resource", "Unknown storage resource"
+    INVALID = "invalid", "Invalid record"
+
+
+class QuarantinedRecord(models.Model):
+    """A record kept aside, with why, until what it names exists (`allot usage requeue`)."""
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    machine_name = models.CharField(max_length=100)
+    key = models.CharField(max_length=128, help_text="Job id, or the snapshot's identity")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=300)
+    source = models.CharField(max_length=300, help_text="file:line it came from")
+    record = models.JSONField(help_text="The parsed record, ready to import again")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "machine_name", "key"], name="quarantine_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.machine_name}: {self.detail}"
+
+
+class ImportRun(models.Model):
+    """One `allot usage import` (or pull): what it read and what it changed."""
+
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=16)
+    machine_name = models.CharField(max_length=100, blank=True)
+    sources = models.TextField()
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"{self.format} import of {self.started:%Y-%m-%d %H:%M}"
