@@ -102,7 +102,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web app read while the agent or an import writes; IMMEDIATE avoids
     # "database is locked" upgrades from read to write transactions.
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+        ),
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
@@ -144,6 +147,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "usage.job",
     "usage.storagesnapshot",
     "usage.dailyusage",
+    "usage.monthlyusage",
     "usage.quarantinedrecord",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)

@@ -28,7 +28,13 @@ def ledger_models() -> list:
 
 # Tables written in bulk by imports and the aggregator; their changes are audited per import
 # (usage.ImportRun) because a log entry per row would cost more than the rows themselves.
-BULK_TABLES = {"usage.job", "usage.storagesnapshot", "usage.dailyusage", "usage.quarantinedrecord"}
+BULK_TABLES = {
+    "usage.job",
+    "usage.storagesnapshot",
+    "usage.dailyusage",
+    "usage.monthlyusage",
+    "usage.quarantinedrecord",
+}
 
 
 def unaudited_models() -> list:

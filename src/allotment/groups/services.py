@@ -43,19 +43,22 @@ def check_project_group_name(project) -> None:
         )
 
 
-def ensure_project_group(project) -> Group:
-    """The group a project or institute owns, created (named after its pid) if missing."""
-    existing = project.group
-    if existing is not None:
-        return existing
-    check_project_group_name(project)
+def ensure_project_group(project, *, new: bool = False) -> Group:
+    """The group a project or institute owns, created (named after its pid) if missing.
+
+    `new` says the project was created a moment ago (its clean() checked the name), so it
+    cannot own a group yet."""
+    if not new:
+        existing = project.group
+        if existing is not None:
+            return existing
+        check_project_group_name(project)
     name = unix_name_from(project.pid)
     owner = {"institute": project} if project.parent_id is None else {"project": project}
-    group = save_validated(
+    # Saving the group syncs its members (groups.signals.group_saved).
+    return save_validated(
         Group(name=name, gid=next_free_gid(), description=f"Members of {project.pid}", **owner)
     )
-    sync_members(group)
-    return group
 
 
 def desired_members(group: Group) -> set[int]:

@@ -18,7 +18,7 @@ def project_saved(sender, instance: Project, created: bool, raw: bool = False, *
     if raw:
         return
     if created:
-        services.ensure_project_group(instance)
+        services.ensure_project_group(instance, new=True)
     else:
         # An institute moved under a project (or a project made a root) keeps its group.
         services.follow_owner_kind(instance)

@@ -9,6 +9,7 @@ rebuilt, because a cap is consumed in day order from the period's start.
 """
 
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 
 from allotment.projects.models import ProjectMembership
@@ -17,14 +18,20 @@ from allotment.resources.models import Aggregation, Metric, Resource
 from . import bulk
 from .charging import Charger, Target
 from .days import DayClock, to_date
-from .models import Charge, DailyUsage, Kind
+from .models import Charge, DailyUsage, Kind, MonthlyUsage
 
 COLUMNS = (
-    "day", "kind", "machine_id", "resource_id", "resource_pool_id", "submitted_project_id",
+    "day", "month", "kind", "machine_id", "resource_id", "resource_pool_id", "submitted_project_id",
     "charged_project_id", "allocation_pool_id", "person_id", "institute_id", "career_level_id",
     "project_level_id", "charge", "non_member", "jobs", "raw", "used", "wait",
 )  # fmt: skip
 TABLE = DailyUsage._meta.db_table
+MONTHLY = MonthlyUsage._meta.db_table
+DIMENSIONS = (
+    "month", "kind", "machine_id", "resource_id", "resource_pool_id", "submitted_project_id",
+    "charged_project_id", "allocation_pool_id", "person_id", "institute_id", "career_level_id",
+    "project_level_id", "charge", "non_member",
+)  # fmt: skip
 
 
 class Dimensions:
@@ -120,7 +127,9 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
             waited_from = eligible if eligible is not None else submit
             if waited_from is not None and start > waited_from:
                 cell[2] += start - waited_from
-    return _write(Kind.JOB, acc, charger, resources_by_machine(Metric.CORE_SECONDS))
+    written = _write(Kind.JOB, acc, charger, resources_by_machine(Metric.CORE_SECONDS))
+    rollup_months(Kind.JOB, first, last)
+    return written
 
 
 def rebuild_storage(lo: int, hi: int, resources: list[int], clock: DayClock | None = None) -> int:
@@ -163,7 +172,9 @@ def rebuild_storage(lo: int, hi: int, resources: list[int], clock: DayClock | No
         entry = (resource, pool, scaling, aggregation)
         if entry not in per_machine[machine]:
             per_machine[machine].append(entry)
-    return _write(Kind.STORAGE, acc, charger, per_machine)
+    written = _write(Kind.STORAGE, acc, charger, per_machine)
+    rollup_months(Kind.STORAGE, first, last)
+    return written
 
 
 def _write(kind: str, acc: dict, charger: Charger, resources: dict) -> int:
@@ -179,8 +190,10 @@ def _write(kind: str, acc: dict, charger: Charger, resources: dict) -> int:
             targets = [(None, None, Decimal(0), Aggregation.SUM)]
         for resource, pool, scaling, aggregation in targets:
             target: Target = charger.target(project, day, pool)
+            when = to_date(day)
             row = [
-                to_date(day).isoformat(), kind, machine, resource, pool, project,
+                when.isoformat(), when.replace(day=1).isoformat(), kind, machine, resource,
+                pool, project,
                 target.charged_project, target.allocation_pool, person, institute, career,
                 level, target.charge, non_member, jobs, raw, Decimal(raw) * scaling, wait,
             ]  # fmt: skip
@@ -194,30 +207,55 @@ def _write(kind: str, acc: dict, charger: Charger, resources: dict) -> int:
     return len(rows)
 
 
+def rollup_months(kind: str, first: int, last: int) -> None:
+    """Rebuild the monthly table for the months holding days [first, last]."""
+    m0 = to_date(first).replace(day=1).isoformat()
+    m1 = to_date(last).replace(day=1).isoformat()
+    bulk.execute(f"DELETE FROM {MONTHLY} WHERE kind = %s AND month >= %s AND month <= %s",
+                 [kind, m0, m1])  # fmt: skip
+    dims = ", ".join(DIMENSIONS)
+    bulk.execute(
+        f"INSERT INTO {MONTHLY} ({dims}, jobs, raw, used, wait, quarter, year) "
+        f"SELECT {dims}, SUM(jobs), SUM(raw), SUM(used), SUM(wait), 0, 0 FROM {TABLE} "
+        f"WHERE kind = %s AND month >= %s AND month <= %s GROUP BY {dims}",
+        [kind, m0, m1],
+    )
+    # Quarter and year of each month, set per month (a handful of updates, no SQL dialect).
+    month = to_date(first).replace(day=1)
+    end = to_date(last).replace(day=1)
+    while month <= end:
+        bulk.execute(
+            f"UPDATE {MONTHLY} SET quarter = %s, year = %s WHERE kind = %s AND month = %s",
+            [month.year * 10 + (month.month - 1) // 3 + 1, month.year, kind, month.isoformat()],
+        )
+        month = (month + timedelta(days=32)).replace(day=1)
+
+
 def _apply_cap(rows: list[list], cap: Decimal, aggregation: str) -> list[list]:
     """Charge a capped sub-project's rows to its parent's pool in day order until the cap
     is used; the rest becomes over-allocation rows charged to nobody. For a sum pool the
     cap is consumed over the period; for max, average and last pools it applies per day."""
     out: list[list] = []
-    rows.sort(key=lambda r: (r[0], r[8] or 0, r[2]))
+    # Row layout: see COLUMNS (0 day, 9 person, 13 charge, 15 jobs, 16 raw, 17 used, 18 wait).
+    rows.sort(key=lambda r: (r[0], r[9] or 0, r[3]))
     consumed, current_day = Decimal(0), None
     for row in rows:
         if aggregation != Aggregation.SUM and row[0] != current_day:
             consumed, current_day = Decimal(0), row[0]
-        used = row[16]
+        used = row[17]
         room = max(cap - consumed, Decimal(0))
         if used <= room:
             consumed += used
             out.append(row)
             continue
         over = list(row)
-        charged_raw = int(row[15] * room / used) if used else 0
-        row[15], row[16] = charged_raw, room
-        over[15], over[16] = over[15] - charged_raw, used - room
-        over[6] = over[7] = None
-        over[12] = Charge.OVER
+        charged_raw = int(row[16] * room / used) if used else 0
+        row[16], row[17] = charged_raw, room
+        over[16], over[17] = over[16] - charged_raw, used - room
+        over[7] = over[8] = None  # charged project, allocation pool
+        over[13] = Charge.OVER
         if room > 0:
-            over[14] = over[17] = 0  # the job count and wait stay on the charged part
+            over[15] = over[18] = 0  # the job count and wait stay on the charged part
             out.append(row)
         consumed = cap
         out.append(over)

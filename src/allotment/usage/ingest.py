@@ -34,7 +34,7 @@ from allotment.resources.models import (
     ResourcePool,
 )
 
-from . import aggregate, bulk
+from . import aggregate, bulk, pipeline
 from .models import ImportRun, Job, Kind, QuarantinedRecord, Reason, StorageSnapshot
 from .parsing import condor, generic, sacct, sacct_json, storage, swf
 from .parsing.common import JobRecord, Running, Unchanged
@@ -254,7 +254,10 @@ class JobWriter:
 
     def add(self, row: tuple) -> None:
         job_id = row[1]
-        self.touch(row[9], row[10])
+        if self.lo is None or row[9] < self.lo:
+            self.lo = row[9]
+        if self.hi is None or row[10] > self.hi:
+            self.hi = row[10]
         if job_id in self.waiting:
             self.imported.append(job_id)
         if job_id in self.known:
@@ -302,6 +305,46 @@ class JobWriter:
         )
 
 
+PARALLEL_BYTES = 8 * 1024 * 1024  # below this, a second process costs more than it saves
+
+
+@dataclass
+class Batch:
+    """Records as plain tuples (cheap to send between processes), with what was skipped."""
+
+    records: list[tuple] = field(default_factory=list)
+    others: list = field(default_factory=list)  # swf.Invalid
+    unchanged: int = 0
+    running: int = 0
+
+
+def _batches(path: Path, options: Options, zone: str, known: dict, progress) -> Iterator[Batch]:
+    """The file's records in batches; parsed in a child process when the file is large."""
+    source, machine = str(path), options.machine or ""
+
+    def produce(report):
+        batch = Batch()
+        with open_text(path, report) as stream:
+            for record in parse_jobs(options.format, stream, source, machine, zone, known):
+                kind = type(record)
+                if kind is JobRecord:
+                    batch.records.append(tuple(record))
+                    if len(batch.records) >= pipeline.BATCH:
+                        yield batch
+                        batch = Batch()
+                elif kind is Unchanged:
+                    batch.unchanged += 1
+                elif kind is Running:
+                    batch.running += 1
+                else:
+                    batch.others.append(record)
+        yield batch
+
+    if path.stat().st_size < PARALLEL_BYTES or not pipeline.available():
+        return produce(progress)
+    return pipeline.in_child(produce, progress)
+
+
 def import_job_file(path: Path, options: Options, progress=None) -> Summary:
     summary = Summary()
     source = str(path)
@@ -317,46 +360,58 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
         writer = JobWriter(machine, summary, known) if machine is not None else None
         held: list[QuarantinedRecord] = []
         zone = machine.time_zone if machine is not None else "UTC"
-        with open_text(path, progress) as stream:
-            for record in parse_jobs(options.format, stream, source, machine_name, zone, known):
-                summary.read += 1
-                kind = type(record)
-                if kind is Unchanged:
-                    summary.unchanged += 1
-                    continue
-                if kind is Running:
-                    summary.running += 1
-                    continue
-                if kind is swf.Invalid:
+        people, projects = resolver.people, resolver.projects
+        machine_id = machine.pk if machine is not None else None
+        make = JobRecord._make
+        for batch in _batches(path, options, zone, known, progress):
+            summary.read += len(batch.records) + len(batch.others) + batch.unchanged
+            summary.read += batch.running
+            summary.unchanged += batch.unchanged
+            summary.running += batch.running
+            for invalid in batch.others:
+                summary.rejected += 1
+                held.append(
+                    _held(machine_name, invalid.job_id, Reason.INVALID, invalid.detail,
+                          f"{source}:{invalid.line}", invalid.record)
+                )  # fmt: skip
+            for t in batch.records:
+                # t is a JobRecord as a tuple: (job_id, user, account, partition, submit,
+                # eligible, start, end, elapsed, cores, nodes, cpu_time, memory, state,
+                # exit_code, cluster, line, fingerprint)
+                if t[7] < t[6] or t[9] < 0:
+                    record = make(t)
                     summary.rejected += 1
                     held.append(
-                        _held(machine_name, record.job_id, Reason.INVALID, record.detail,
-                              f"{source}:{record.line}", record.record)
-                    )  # fmt: skip
-                    continue
-                reason = _check(record)
-                if reason:
-                    summary.rejected += 1
-                    held.append(
-                        _held(machine_name, record.job_id, Reason.INVALID, reason,
+                        _held(machine_name, record.job_id, Reason.INVALID, _check(record),
                               f"{source}:{record.line}", _record_dict(record))
                     )  # fmt: skip
                     continue
-                if machine is None:
+                if machine_id is None:
                     why = f'no machine "{machine_name}"'
-                    held.append(_unknown(options, machine_name, record, Reason.UNKNOWN_MACHINE,
-                                         why, source))  # fmt: skip
+                    held.append(
+                        _unknown(options, machine_name, make(t), Reason.UNKNOWN_MACHINE, why,
+                                 source)
+                    )  # fmt: skip
                     summary.quarantined += 1
                     continue
-                person, why_person = resolver.person(record.user)
-                project, why_project = resolver.project(record.account)
-                if why_person or why_project:
-                    reason = Reason.UNKNOWN_PERSON if why_person else Reason.UNKNOWN_PROJECT
-                    held.append(_unknown(options, machine_name, record, reason,
-                                         why_person or why_project, source))  # fmt: skip
-                    summary.quarantined += 1
-                    continue
-                writer.add(_row(machine.pk, record, person, project))
+                # The common case first: both names known (a dict lookup each).
+                user, account = t[1], t[2]
+                person = people.get(user) if user else None
+                project = projects.get(account.lower()) if account else None
+                if (person is None and user) or (project is None and account):
+                    person, why_person = resolver.person(user)
+                    project, why_project = resolver.project(account)
+                    if why_person or why_project:
+                        reason = Reason.UNKNOWN_PERSON if why_person else Reason.UNKNOWN_PROJECT
+                        held.append(_unknown(options, machine_name, make(t), reason,
+                                             why_person or why_project, source))  # fmt: skip
+                        summary.quarantined += 1
+                        continue
+                writer.add(
+                    (machine_id, t[0], user[:64], person, account[:64], project, t[3][:64],
+                     t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13][:32],
+                     t[14][:16], t[17])
+                )  # fmt: skip
         if writer is not None:
             writer.flush()
             if writer.imported:

@@ -15,15 +15,36 @@ from django.db import models
 
 
 class Job(models.Model):
-    machine = models.ForeignKey("resources.Machine", on_delete=models.PROTECT, related_name="+")
+    # A fact table, as in a warehouse: no index and no database constraint per foreign key.
+    # It is written in bulk and read by time range (the unique key starts with machine);
+    # every index or constraint check would cost each of millions of inserts. The importer
+    # only writes ids it just resolved, and Django still refuses to delete a machine,
+    # person or project that jobs refer to (on_delete=PROTECT).
+    machine = models.ForeignKey(
+        "resources.Machine",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     job_id = models.CharField(max_length=64)
     username = models.CharField(max_length=64, blank=True)
     person = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     account = models.CharField(max_length=64, blank=True)
     project = models.ForeignKey(
-        "projects.Project", null=True, on_delete=models.PROTECT, related_name="+"
+        "projects.Project",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     partition = models.CharField(max_length=64, blank=True)
     submit_ts = models.BigIntegerField(null=True)
@@ -91,13 +112,10 @@ class Charge(models.TextChoices):
     OVER = "over", "Over a capped sub-project's cap"
 
 
-class DailyUsage(models.Model):
-    """One day of usage of one resource, per dimension the reports group by.
+class UsageFacts(models.Model):
+    """The dimensions and measures the daily and monthly usage tables share."""
 
-    Rebuilt from the raw records for the days an import touched; never edited by hand.
-    """
-
-    day = models.DateField()
+    month = models.DateField(help_text="First day of the month: reports group on it")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     machine = models.ForeignKey("resources.Machine", on_delete=models.CASCADE, related_name="+")
     resource = models.ForeignKey(
@@ -129,23 +147,55 @@ class DailyUsage(models.Model):
     )
     charge = models.CharField(max_length=12, choices=Charge.choices)
     non_member = models.BooleanField(default=False)
-    jobs = models.IntegerField(default=0, help_text="Jobs that ended this day")
+    jobs = models.IntegerField(default=0, help_text="Jobs that ended in the period")
     raw = models.BigIntegerField(default=0, help_text="Base units: core-seconds or bytes")
     used = models.DecimalField(
         max_digits=30, decimal_places=6, default=0, help_text="raw × scaling factor"
     )
-    wait = models.BigIntegerField(default=0, help_text="Seconds jobs ending this day waited")
+    wait = models.BigIntegerField(default=0, help_text="Seconds those jobs waited")
+
+    class Meta:
+        abstract = True
+
+
+class DailyUsage(UsageFacts):
+    """One day of usage of one resource, per dimension the reports group by.
+
+    Rebuilt from the raw records for the days an import touched; never edited by hand.
+    """
+
+    day = models.DateField()
 
     class Meta:
         indexes = [
             models.Index(fields=["day"], name="daily_day"),
-            models.Index(fields=["resource_pool", "day"], name="daily_pool_day"),
+            # Covering: a report by day over a pool reads the index alone, in order.
+            models.Index(
+                fields=["resource_pool", "day", "jobs", "raw", "used"], name="daily_pool_day"
+            ),
             models.Index(fields=["submitted_project", "day"], name="daily_project_day"),
             models.Index(fields=["allocation_pool", "day"], name="daily_alloc_day"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} usage on {self.day}"
+
+
+class MonthlyUsage(UsageFacts):
+    """The daily table summed per month: sum pools' reports by month, quarter and year read
+    this, an order of magnitude fewer rows. Rebuilt from DailyUsage for touched months."""
+
+    quarter = models.IntegerField(help_text="year × 10 + quarter, e.g. 20102")
+    year = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_pool", "month"], name="monthly_pool_month"),
+            models.Index(fields=["submitted_project", "month"], name="monthly_project_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} usage in {self.month:%Y-%m}"
 
 
 class Reason(models.TextChoices):

@@ -86,9 +86,12 @@ def parse(
                 when(f[i_submit]) if i_submit is not None and f[i_submit] not in NOT_ENDED else None
             )
             field = "Eligible"
-            eligible = (
-                when(f[i_elig]) if i_elig is not None and f[i_elig] not in NOT_ENDED else None
-            )
+            if i_elig is None or f[i_elig] in NOT_ENDED:
+                eligible = None
+            elif i_submit is not None and f[i_elig] == f[i_submit]:
+                eligible = submit
+            else:
+                eligible = when(f[i_elig])
             field = "AllocCPUS"
             cores = int(f[cpu_col] or 0)
             field = "NNodes"

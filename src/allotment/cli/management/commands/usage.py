@@ -148,7 +148,7 @@ class Command(AllotCommand):
             date_to=date_to.date() if date_to else None,
             by=by.value, group_by=group_by.value if group_by else None,
         )  # fmt: skip
-        key = reports.GROUPS[group_by.value][1] if group_by else None
+        key = reports.GROUPS[group_by.value][3] if group_by else None
         columns = ["period", *([key] if key else []), "jobs", "raw", "used"]
         if as_json:
             return emit_json(rows)
