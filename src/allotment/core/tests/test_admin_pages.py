@@ -12,7 +12,8 @@ from django.urls import reverse
 from allotment.core.validation import save_validated
 from allotment.grants.models import AllocationCap, AllocationPool
 from allotment.projects.models import AllocationMode, Project
-from allotment.resources.models import ResourcePool
+from allotment.resources.models import Machine, ResourcePool
+from allotment.usage.models import ImportRun, Job, QuarantinedRecord
 
 ADMIN_MODELS = sorted(
     (
@@ -59,12 +60,37 @@ def a_cap() -> AllocationCap:
     )
 
 
-MAKE_ONE = {AllocationCap: a_cap}
+def an_import_run() -> ImportRun:
+    return ImportRun.objects.create(format="sacct", machine_name="brecca", sources="x.txt")
+
+
+def a_quarantined_record() -> QuarantinedRecord:
+    return QuarantinedRecord.objects.create(
+        kind="job", machine_name="brecca", key="42", reason="unknown_person",
+        detail='no person or account "zed" on this machine', source="x.txt:2", record={},
+    )  # fmt: skip
+
+
+def a_job() -> Job:
+    return Job.objects.create(
+        machine=Machine.objects.get(name="brecca"), job_id="42", start_ts=0, end_ts=60,
+        elapsed=60, cores=1, nodes=1, fingerprint=1,
+    )  # fmt: skip
+
+
+MAKE_ONE = {
+    AllocationCap: a_cap,
+    ImportRun: an_import_run,
+    QuarantinedRecord: a_quarantined_record,
+    Job: a_job,
+}
 
 
 def test_the_admin_covers_every_allotment_app_and_the_audit_log():
     labels = {m._meta.app_label for m in ADMIN_MODELS}
-    assert labels == {"auditlog", "grants", "groups", "people", "projects", "resources"}
+    assert labels == {
+        "auditlog", "grants", "groups", "people", "projects", "resources", "usage",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("model", ADMIN_MODELS, ids=lambda m: m._meta.label)
