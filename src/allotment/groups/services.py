@@ -55,10 +55,16 @@ def ensure_project_group(project, *, new: bool = False) -> Group:
         check_project_group_name(project)
     name = unix_name_from(project.pid)
     owner = {"institute": project} if project.parent_id is None else {"project": project}
+    group = Group(name=name, gid=next_free_gid(), description=f"Members of {project.pid}", **owner)
+    if new:
+        # Every field is derived here (the name from a validated pid, a free gid, one owner)
+        # and the database's constraints back them; a project created a moment ago has no
+        # members to copy yet.
+        group._owner_is_new = True
+        group.save()
+        return group
     # Saving the group syncs its members (groups.signals.group_saved).
-    return save_validated(
-        Group(name=name, gid=next_free_gid(), description=f"Members of {project.pid}", **owner)
-    )
+    return save_validated(group)
 
 
 def desired_members(group: Group) -> set[int]:

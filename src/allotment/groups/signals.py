@@ -35,5 +35,5 @@ def membership_changed(sender, instance: ProjectMembership, raw: bool = False, *
 
 @receiver(post_save, sender=Group, dispatch_uid="group_follows_owner_change")
 def group_saved(sender, instance: Group, raw: bool = False, **kw):
-    if not raw and instance.follows_memberships:
+    if not raw and instance.follows_memberships and not getattr(instance, "_owner_is_new", False):
         services.sync_members(instance)

@@ -14,3 +14,4 @@ class UsageConfig(AppConfig):
         from .reports import used_by_pool
 
         grants.register_usage_source(used_by_pool)
+        from . import signals  # noqa: F401

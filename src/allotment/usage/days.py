@@ -7,24 +7,25 @@ from django.conf import settings
 
 
 class DayClock:
-    """Maps epoch seconds to the site's calendar days and back, caching per hour/day."""
+    """Maps epoch seconds to the site's calendar days and back, caching per quarter hour
+    (every zone's offset and every clock change is a multiple of 15 minutes)."""
 
     def __init__(self, zone: str | None = None):
         name = zone or settings.TIME_ZONE
         self.utc = name in ("UTC", "Etc/UTC")
         self.zone = zoneinfo.ZoneInfo(name)
-        self._day_of_hour: dict[int, int] = {}
+        self._day_of_quarter: dict[int, int] = {}
         self._start: dict[int, int] = {}
 
     def day(self, ts: int) -> int:
         """The proleptic ordinal of the day holding `ts`."""
         if self.utc:
             return ts // 86400 + 719163
-        hour = ts // 3600
-        ordinal = self._day_of_hour.get(hour)
+        quarter = ts // 900
+        ordinal = self._day_of_quarter.get(quarter)
         if ordinal is None:
-            ordinal = datetime.fromtimestamp(hour * 3600, self.zone).toordinal()
-            self._day_of_hour[hour] = ordinal
+            ordinal = datetime.fromtimestamp(quarter * 900, self.zone).toordinal()
+            self._day_of_quarter[quarter] = ordinal
         return ordinal
 
     def start(self, ordinal: int) -> int:

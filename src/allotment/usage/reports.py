@@ -150,14 +150,17 @@ def report(
             if column:
                 row[key_name] = names.get(values[1], values[1]) if model else values[1]
             row["jobs"] = values[-3] or 0
-            row["raw"] = _number((values[-2] or 0) / unit)
-            row["used"] = _number((values[-1] or 0) / unit)
+            row["raw"] = _number(float(values[-2] or 0) / unit)
+            row["used"] = _number(float(values[-1] or 0) / unit)
             out.append(row)
     else:
         cells: dict[tuple, list] = defaultdict(list)
         for values in result:
             key = values[1] if column else None
-            cells[(label(values[0]), key)].append((*values[-3:], str(values[0])))
+            jobs, raw, used = values[-3:]
+            cells[(label(values[0]), key)].append(
+                (jobs, float(raw or 0), float(used or 0), str(values[0]))
+            )
         for (period, key), parts in cells.items():
             if aggregation == Aggregation.SUM:
                 raw = sum(p[1] or 0 for p in parts)

@@ -34,7 +34,17 @@ def _rows_csv(stream: IO[str], source: str):
         raise ParseError(
             source, 1, "header", ",".join(reader.fieldnames or []), "columns " + ", ".join(missing)
         )
+    width = len(reader.fieldnames)
     for row in reader:
+        if None in row or None in row.values():
+            found = width + len(row.get(None, [])) - sum(v is None for v in row.values())
+            raise ParseError(
+                source,
+                reader.line_num,
+                "line",
+                f"{found} fields",
+                f"{width} comma-separated fields",
+            )
         yield reader.line_num, row
 
 

@@ -30,8 +30,14 @@ def parse(stream: IO[str], source: str, zone: str) -> Iterator[Snapshot]:
         raise ParseError(
             source, 1, "header", ",".join(reader.fieldnames or []), "columns " + ", ".join(COLUMNS)
         )
+    width = len(reader.fieldnames)
     for row in reader:
         number = reader.line_num
+        if None in row or None in row.values():
+            found = width + len(row.get(None, [])) - sum(v is None for v in row.values())
+            raise ParseError(
+                source, number, "line", f"{found} fields", f"{width} comma-separated fields"
+            )
         try:
             when = parse_instant(row["timestamp"], zone)
         except ValueError:
