@@ -164,3 +164,29 @@ def test_usage_imported_before_its_pool_existed_is_charged_once_it_does(example,
     pool_c = give_pool(example, "ProjectC", 100)
     assert daily("charge", "allocation_pool") == [("charged", pool_c.pk)]
     assert pools_of(capsys, "ProjectC")["CPU Hours"]["used"] == 10
+
+
+def test_making_a_parent_shared_later_charges_the_usage_already_stored(example, tmp_path, capsys):
+    project_c = example.projects["ProjectC"]
+    project_c.allocation_mode = AllocationMode.PRIVATE
+    save_validated(project_c)
+    pool_c = give_pool(example, "ProjectC", 100)
+    project_d_jobs(tmp_path, ("1", "farid", "2100-03-01T10:00:00", "2100-03-01T15:00:00", 2))
+    assert daily("charge", "allocation_pool") == [("unallocated", None)]
+    project_c.allocation_mode = AllocationMode.SHARED
+    save_validated(project_c)
+    assert daily("charge", "allocation_pool") == [("charged", pool_c.pk)]
+    assert pools_of(capsys, "ProjectC")["CPU Hours"]["used"] == 10
+
+
+def test_moving_a_project_out_from_under_a_shared_parent_uncharges_it(example, tmp_path, capsys):
+    from allotment.projects.services import move_project
+
+    give_pool(example, "ProjectC", 100)
+    project_d_jobs(tmp_path, ("1", "farid", "2100-03-01T10:00:00", "2100-03-01T15:00:00", 2))
+    move_project(example.projects["ProjectD"], example.projects["InstituteC"])
+    assert daily("charge", "allocation_pool") == [("unallocated", None)]
+    assert pools_of(capsys, "ProjectC")["CPU Hours"]["used"] == 0
+    rows = cli_json(capsys, "usage", "report", "--group-by", "charge")
+    assert rows == [{"period": "2100-03", "charge": "unallocated", "jobs": 1, "raw": 10,
+                     "used": 10}]  # fmt: skip

@@ -266,3 +266,17 @@ def test_a_parse_error_in_the_child_leaves_nothing(example, tmp_path, parse_in_a
     assert f"{path}:4: field AllocCPUS" in str(e.value)
     assert len(parse_in_a_child) == 1
     assert not Job.objects.exists() and not DailyUsage.objects.exists()
+
+
+def test_rebuild_applies_a_new_scaling_factor_to_stored_usage(example, tmp_path, capsys):
+    from django.core.management import call_command
+
+    from allotment.resources.models import Resource
+
+    lines = [sacct_line("7", "alice", "ProjectA", "2100-03-01T10:00:00", "2100-03-01T13:00:00", 4)]
+    import_(write_sacct(tmp_path / "jobs.txt", *lines))
+    assert pools_of(capsys, "ProjectA")["CPU Hours"]["used"] == 12
+    Resource.objects.filter(name="brecca-cores").update(scaling_factor=2)
+    assert pools_of(capsys, "ProjectA")["CPU Hours"]["used"] == 12  # history is not rewritten
+    call_command("usage", "rebuild", "--from", "2100-03-01", "--to", "2100-03-31")
+    assert pools_of(capsys, "ProjectA")["CPU Hours"]["used"] == 24

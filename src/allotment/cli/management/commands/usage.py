@@ -179,6 +179,21 @@ class Command(AllotCommand):
 
     @command()
     @handles_errors
+    def rebuild(
+        self,
+        date_from: Annotated[
+            datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day")
+        ],
+        date_to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day")],
+    ):
+        """Aggregate the days again from the raw records (after changing a scaling factor)."""
+        from allotment.usage import rebuild
+
+        days = rebuild.rebuild_days(date_from.date(), date_to.date())
+        say(f"Rebuilt {days} days of usage from the raw records.")
+
+    @command()
+    @handles_errors
     def quarantine(self, as_json: Annotated[bool, typer.Option("--json")] = False):
         """List the records kept aside, with why."""
         rows = ingest.quarantine_rows()
