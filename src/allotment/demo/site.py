@@ -247,3 +247,45 @@ def ensure_admin(username: str = "admin", password: str | None = None) -> tuple[
         person.set_password(password)
         person.save()
     return person, password
+
+
+def load_usage(seed: int = 5) -> dict:
+    """A few months of plausible usage for the example site, imported the normal way (as
+    the generic CSV and storage CSV formats), so reports and pools show something."""
+    import random
+    import tempfile
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from allotment.usage import ingest
+
+    rng = random.Random(seed)
+    who = [("alice", "ProjectA"), ("bob", "ProjectA"), ("chen", "ProjectA"), ("bob", "ProjectB"),
+           ("farid", "ProjectD"), ("grace", "ProjectD"), ("eve", "ProjectC")]  # fmt: skip
+    start_of_2100 = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+    with tempfile.TemporaryDirectory() as folder:
+        summaries = {}
+        for machine in ("brecca", "tango"):
+            path = Path(folder) / f"{machine}.csv"
+            with open(path, "w") as out:
+                out.write("job_id,user,account,partition,submit,start,end,cores,state\n")
+                for n in range(1, 121):
+                    user, account = rng.choice(who)
+                    submit = start_of_2100 + rng.randrange(0, 80 * 86400)
+                    start = submit + rng.randrange(0, 4 * 3600)
+                    end = start + rng.randrange(60, 1800)
+                    cores = rng.choice([1, 1, 2])
+                    out.write(f"{n},{user},{account},work,{submit},{start},{end},{cores},"
+                              "COMPLETED\n")  # fmt: skip
+            options = ingest.Options(format="csv", machine=machine)
+            summaries[machine] = ingest.import_files([path], options).new
+        path = Path(folder) / "storage.csv"
+        with open(path, "w") as out:
+            out.write("timestamp,filesystem,project,person,bytes\n")
+            for week in range(12):
+                for project, base in (("ProjectA", 300), ("ProjectD", 150)):
+                    kb = base + 20 * week + rng.randrange(0, 40)
+                    ts = start_of_2100 + week * 7 * 86400
+                    out.write(f"{ts},brecca-project,{project},,{kb * 1024}\n")
+        snapshots = ingest.import_files([path], ingest.Options(format="storage-csv")).new
+    return {"jobs": sum(summaries.values()), "storage snapshots": snapshots}

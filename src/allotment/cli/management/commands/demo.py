@@ -20,6 +20,7 @@ class Command(AllotCommand):
             return
         with audited_as_cli("demo load"):
             counts = site.load()
+            counts |= site.load_usage()
         say("Loaded the example site: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
 
     @command()
