@@ -45,6 +45,11 @@ def _time_zone_choices():
     return [(z, z) for z in sorted(zoneinfo.available_timezones())]
 
 
+class Engine(models.TextChoices):
+    LOCAL = "local", "Local (nothing outside Allotment)"
+    SLURM = "slurm", "Slurm"
+
+
 class Machine(LedgerModel):
     name = models.CharField(max_length=100, unique=True)
     category = models.ForeignKey(MachineCategory, on_delete=models.PROTECT, related_name="machines")
@@ -58,6 +63,17 @@ class Machine(LedgerModel):
         max_length=64,
         default="UTC",
         help_text="The zone the machine's own tools print local times in (e.g. sacct's).",
+    )
+    engine = models.CharField(
+        max_length=16,
+        choices=Engine.choices,
+        default=Engine.LOCAL,
+        help_text="What runs this machine's accounts and jobs.",
+    )
+    engine_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='For Slurm: {"cluster": "name", "slurm_conf": "/etc/slurm/slurm.conf"}.',
     )
 
     class Meta:

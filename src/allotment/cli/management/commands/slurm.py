@@ -1,0 +1,79 @@
+"""allot slurm: keep Slurm clusters equal to the ledger."""
+
+from typing import Annotated
+
+import typer
+from django_typer.management import command
+
+from allotment.cli.output import AllotCommand, emit_json, fail, handles_errors, say
+from allotment.resources.models import Engine, Machine
+
+
+def slurm_machine(name: str) -> Machine:
+    machine = Machine.objects.filter(name=name).first()
+    if machine is None:
+        fail(f'There is no machine "{name}".')
+    if machine.engine != Engine.SLURM:
+        fail(
+            f'Machine "{name}" does not use Slurm (its engine is "{machine.engine}"); set its '
+            'engine to slurm, with engine options {"cluster": ..., "slurm_conf": ...}.'
+        )
+    return machine
+
+
+class Command(AllotCommand):
+    help = "Slurm: reconcile accounts, users and associations with the ledger."
+
+    @command()
+    @handles_errors
+    def sync(
+        self,
+        machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
+        dry_run: Annotated[bool, typer.Option(help="Print the plan, change nothing")] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ):
+        """Make the cluster's accounts, users and associations equal to the ledger."""
+        from allotment.integrations.slurm import sync
+        from allotment.integrations.slurm.sacctmgr import SlurmError
+
+        try:
+            outcome = sync.sync(slurm_machine(machine), dry_run=dry_run)
+        except SlurmError as e:
+            fail(str(e))
+        if as_json:
+            emit_json(outcome.as_dict())
+        else:
+            plan = outcome.plan
+            if plan.empty:
+                say(f"Cluster {plan.cluster} already equals the ledger: nothing to do.")
+            else:
+                verb = "Would run" if dry_run else "Ran"
+                say(f"{verb} {len(plan.all_commands())} sacctmgr command(s) on {plan.cluster}:")
+                if plan.load:
+                    say("  sacctmgr load of:")
+                    for line in plan.load.splitlines():
+                        say(f"    {line}")
+                for c in plan.commands:
+                    say(f"  sacctmgr {c}")
+            for d in outcome.deferred:
+                say(f"Deferred (jobs still run; retried next sync): {d['command']}")
+        for f in outcome.failed:
+            fail(f"sacctmgr {f['command']}: {f['reason']}")
+
+    @command(name="pull-usage")
+    @handles_errors
+    def pull_usage(
+        self,
+        machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
+        since: Annotated[
+            str | None, typer.Option(help="Start from this time (YYYY-MM-DDTHH:MM:SS) instead")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ):
+        """Import finished jobs with `sacct --json` since the machine's watermark."""
+        from allotment.integrations.slurm import usage
+
+        summary = usage.pull(slurm_machine(machine), since=since)
+        if as_json:
+            return emit_json(summary)
+        say(", ".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, list | dict)))

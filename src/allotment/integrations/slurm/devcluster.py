@@ -1,0 +1,378 @@
+"""A real Slurm 22.05 cluster on loopback for tests, CI and the demo (`allot dev slurm`).
+
+munge, a private MariaDB, slurmdbd, slurmctld and one slurmd per fake node, all on
+127.0.0.1, configured and kept under var/slurm/. Every process this module starts is
+recorded with its pid, and `down` stops those and nothing else (a munged that was
+already running is reused and left alone). Settings follow the measured ones in
+shared/notes/slurm-on-loopback.md.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+CLUSTER = "brecca"
+PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server"]
+STATIC_NODES = 3
+FUTURE_NODES = 4
+CPUS_PER_NODE = 2
+MYSQL_PORT = 13306
+DB_PASSWORD = "allotment-dev-slurmdb"
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not be brought to the asked state; the message says why."""
+
+
+@dataclass
+class Layout:
+    root: Path
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def conf(self) -> Path:
+        return self.etc / "slurm.conf"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "run" / "pids.json"
+
+    @property
+    def mysql_socket(self) -> Path:
+        return self.root / "run" / "mysql" / "mysqld.sock"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+
+def layout() -> Layout:
+    return Layout(Path(os.environ.get("ALLOTMENT_SLURM_DIR", settings.VAR_DIR / "slurm")))
+
+
+def installed() -> bool:
+    return all(shutil.which(b) for b in ("slurmctld", "slurmd", "slurmdbd", "sacctmgr", "munged",
+                                         "mariadbd", "mariadb-install-db"))  # fmt: skip
+
+
+def install() -> None:
+    """Debian's packages, without recommends; services are not started by the install."""
+    if installed():
+        return
+    if os.geteuid() != 0:
+        raise ClusterError("Installing Slurm needs root: run `allot dev slurm up` as root.")
+    policy = Path("/usr/sbin/policy-rc.d")
+    made_policy = not policy.exists()
+    if made_policy:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ClusterError(f"apt-get install failed:\n{done.stderr[-2000:]}")
+    finally:
+        if made_policy:
+            policy.unlink(missing_ok=True)
+
+
+def write_configs(where: Layout) -> None:
+    r = where.root
+    for sub in ("etc", "state", "log", "run/mysql", "jobs", "mysql"):
+        (r / sub).mkdir(parents=True, exist_ok=True)
+    for n in range(1, STATIC_NODES + 1):
+        (r / "spool" / f"node{n}").mkdir(parents=True, exist_ok=True)
+    for n in range(1, FUTURE_NODES + 1):
+        (r / "spool" / f"extra{n}").mkdir(parents=True, exist_ok=True)
+    (r / "jobs").chmod(0o1777)
+    true = shutil.which("true") or "/bin/true"
+    where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
+ClusterName={CLUSTER}
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=6817
+SlurmdPort=6818
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
+StateSaveLocation={r}/state
+SlurmdSpoolDir={r}/spool/%n
+SlurmctldPidFile={r}/run/slurmctld.pid
+SlurmdPidFile={r}/run/slurmd-%n.pid
+SlurmctldLogFile={r}/log/slurmctld.log
+SlurmdLogFile={r}/log/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+MailProg={true}
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=6819
+AccountingStorageEnforce=associations,limits,safe
+AccountingStorageTRES=cpu,mem,node
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=5
+PriorityType=priority/multifactor
+MessageTimeout=10
+SlurmdTimeout=30
+KillWait=5
+MinJobAge=30
+MaxNodeCount=64
+NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17001-{17000 + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
+NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17101-{17100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+""")  # noqa: E501
+    dbd = where.etc / "slurmdbd.conf"
+    dbd.write_text(f"""AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=6819
+SlurmUser=root
+LogFile={r}/log/slurmdbd.log
+PidFile={r}/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={MYSQL_PORT}
+StorageUser=slurm
+StoragePass={DB_PASSWORD}
+StorageLoc=slurm_acct_db
+""")
+    dbd.chmod(0o600)
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def _load_pids(where: Layout) -> dict[str, int]:
+    try:
+        return json.loads(where.pids.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _save_pids(where: Layout, pids: dict[str, int]) -> None:
+    where.pids.parent.mkdir(parents=True, exist_ok=True)
+    where.pids.write_text(json.dumps(pids, indent=1))
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped (which counts as stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _pid_from(path: Path, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return int(path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            time.sleep(0.05)
+    raise ClusterError(
+        f"{path} did not appear: the daemon did not start (see {path.parent}/../log)."
+    )
+
+
+def _wait(check, what: str, timeout: float = 30, where: Layout | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    logs = f" (logs in {where.root / 'log'})" if where else ""
+    raise ClusterError(f"{what} did not become ready within {timeout:.0f} s{logs}.")
+
+
+def _ok(*cmd: str, env=None) -> bool:
+    return subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+
+
+def munge_answers() -> bool:
+    encoded = subprocess.run(["munge", "-n"], capture_output=True)
+    if encoded.returncode != 0:
+        return False
+    return subprocess.run(["unmunge"], input=encoded.stdout, capture_output=True).returncode == 0
+
+
+def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
+    """Install if needed, then start every component not already running; then (unless
+    told not to) point the ledger's machine brecca at the cluster."""
+    where = layout()
+    install()
+    if fresh:
+        down(log=lambda *_: None)
+        for sub in ("state", "mysql", "spool", "log"):
+            shutil.rmtree(where.root / sub, ignore_errors=True)
+    write_configs(where)
+    pids = _load_pids(where)
+    env = where.env()
+    began = time.monotonic()
+
+    if not munge_answers():
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
+        _wait(munge_answers, "munge")
+        pids["munged"] = _pid_from(Path("/run/munge/munged.pid"))
+        log("started munge")
+
+    if not alive(pids.get("mariadbd", 0)):
+        mysql = where.root / "mysql"
+        if not (mysql / "mysql").exists():
+            shutil.chown(mysql, "mysql", "mysql")
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={mysql}", "--user=mysql",
+                 "--skip-test-db", "--auth-root-authentication-method=socket",
+                 "--innodb-log-file-size=32M"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        run_mysql = where.mysql_socket.parent
+        shutil.chown(run_mysql, "mysql", "mysql")
+        with open(where.root / "log" / "mariadb.log", "ab") as out:
+            child = subprocess.Popen(
+                ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={mysql}",
+                 f"--socket={where.mysql_socket}", f"--pid-file={run_mysql}/mysqld.pid",
+                 "--bind-address=127.0.0.1", f"--port={MYSQL_PORT}", "--skip-name-resolve",
+                 "--innodb-buffer-pool-size=512M", "--innodb-log-file-size=32M",
+                 "--innodb-lock-wait-timeout=900"],
+                stdout=out, stderr=out, start_new_session=True,
+            )  # fmt: skip
+        pids["mariadbd"] = child.pid
+        _save_pids(where, pids)
+        sock = ["mariadb", f"--socket={where.mysql_socket}", "-uroot"]
+        _wait(lambda: _ok(*sock, "-e", "SELECT 1"), "MariaDB", where=where)
+        subprocess.run(
+            [*sock, "-e",
+             "CREATE DATABASE IF NOT EXISTS slurm_acct_db; "
+             f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'; "
+             f"CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '{DB_PASSWORD}'; "
+             "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1'; "
+             "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        log(f"started MariaDB on 127.0.0.1:{MYSQL_PORT}")
+
+    if not alive(pids.get("slurmdbd", 0)):
+        (where.root / "run" / "slurmdbd.pid").unlink(missing_ok=True)
+        subprocess.run(["slurmdbd"], env=env, check=True)
+        pids["slurmdbd"] = _pid_from(where.root / "run" / "slurmdbd.pid")
+        _save_pids(where, pids)
+        _wait(lambda: _ok("sacctmgr", "-n", "show", "cluster", env=env), "slurmdbd", where=where)
+        log("started slurmdbd")
+
+    if not alive(pids.get("slurmctld", 0)):
+        (where.root / "run" / "slurmctld.pid").unlink(missing_ok=True)
+        subprocess.run(["slurmctld"], env=env, check=True)
+        pids["slurmctld"] = _pid_from(where.root / "run" / "slurmctld.pid")
+        _save_pids(where, pids)
+        _wait(lambda: _ok("scontrol", "ping", env=env), "slurmctld", where=where)
+        log("started slurmctld")
+    else:
+        subprocess.run(["scontrol", "reconfigure"], env=env, capture_output=True)
+
+    for n in range(1, STATIC_NODES + 1):
+        name = f"node{n}"
+        if not alive(pids.get(f"slurmd-{name}", 0)):
+            pidfile = where.root / "run" / f"slurmd-{name}.pid"
+            pidfile.unlink(missing_ok=True)
+            subprocess.run(["slurmd", "-N", name], env=env, check=True)
+            pids[f"slurmd-{name}"] = _pid_from(pidfile)
+            _save_pids(where, pids)
+    nodes = f"node[1-{STATIC_NODES}]"
+
+    def nodes_ready() -> bool:
+        out = subprocess.run(["sinfo", "-h", "-N", "-n", nodes, "-o", "%N %t"], env=env,
+                             capture_output=True, text=True).stdout  # fmt: skip
+        states = [line.split()[1] for line in out.splitlines() if line.strip()]
+        return len(states) == STATIC_NODES and all(
+            s.rstrip("*") in ("idle", "alloc", "mix") and not s.endswith("*") for s in states
+        )
+
+    _wait(nodes_ready, f"the nodes {nodes}", where=where)
+    _save_pids(where, pids)
+    log(f"cluster {CLUSTER} is up in {time.monotonic() - began:.1f} s; SLURM_CONF={where.conf}")
+    if point_machine and point_machine_at(where):
+        log(f"machine {CLUSTER} of the ledger now uses this cluster")
+    return where
+
+
+def point_machine_at(where: Layout) -> bool:
+    """Once the cluster is up, the ledger's machine `brecca` (the example site's) uses it."""
+    from django.db import DatabaseError
+
+    from allotment.resources.models import Machine
+
+    try:
+        return bool(
+            Machine.objects.filter(name=CLUSTER).update(
+                engine="slurm", engine_options={"slurm_conf": str(where.conf), "cluster": CLUSTER}
+            )
+        )
+    except DatabaseError:  # the ledger is not migrated yet: nothing to point
+        return False
+
+
+def down(log=print) -> list[str]:
+    """Stop the processes `up` started, newest first; returns their names."""
+    where = layout()
+    pids = _load_pids(where)
+    order = [k for k in pids if k.startswith("slurmd-")] + [
+        "slurmctld", "slurmdbd", "mariadbd", "munged",
+    ]  # fmt: skip
+    stopped = []
+    for name in order:
+        pid = pids.get(name)
+        if not pid or not alive(pid):
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 20
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        stopped.append(name)
+        log(f"stopped {name}")
+    _save_pids(where, {})
+    return stopped
+
+
+def status() -> dict:
+    where = layout()
+    pids = _load_pids(where)
+    env = where.env()
+    components = {name: {"pid": pid, "running": alive(pid)} for name, pid in pids.items()}
+    nodes = ""
+    if where.conf.exists() and components.get("slurmctld", {}).get("running"):
+        nodes = subprocess.run(["sinfo", "-h", "-o", "%P %a %D %t %N"], env=env,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return {
+        "cluster": CLUSTER,
+        "installed": installed(),
+        "slurm_conf": str(where.conf),
+        "up": bool(components) and all(c["running"] for c in components.values()),
+        "components": components,
+        "sinfo": nodes,
+    }

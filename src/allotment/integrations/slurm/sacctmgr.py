@@ -1,0 +1,46 @@
+"""Running Slurm's accounting tools for one cluster, and reading their parsable output."""
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+
+class SlurmError(RuntimeError):
+    """A Slurm command failed; the message holds the command and what it printed."""
+
+
+@dataclass
+class Cluster:
+    name: str
+    slurm_conf: str | None = None
+
+    @classmethod
+    def of(cls, machine) -> "Cluster":
+        options = machine.engine_options or {}
+        return cls(options.get("cluster") or machine.name, options.get("slurm_conf") or None)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.slurm_conf:
+            env["SLURM_CONF"] = self.slurm_conf
+        return env
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        done = subprocess.run(
+            list(args), input=stdin, env=self.env(), capture_output=True, text=True, timeout=600
+        )
+        if check and done.returncode != 0:
+            raise SlurmError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done.stdout
+
+    def attempt(self, *args: str) -> tuple[int, str]:
+        """Run a command that may be refused: (exit code, everything it printed)."""
+        done = subprocess.run(
+            list(args), env=self.env(), capture_output=True, text=True, timeout=600
+        )
+        return done.returncode, (done.stdout + done.stderr).strip()
+
+    def rows(self, *args: str) -> list[list[str]]:
+        """`sacctmgr -n -P ...` output as lists of fields."""
+        out = self.run("sacctmgr", "-n", "-P", *args)
+        return [line.split("|") for line in out.splitlines() if line.strip()]

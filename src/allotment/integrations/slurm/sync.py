@@ -1,0 +1,258 @@
+"""Keeping a Slurm cluster's accounts, users and associations equal to the ledger.
+
+Desired state comes from the ledger: an account per active project (its parent project's
+account as parent, so the project tree is the association tree; `root` above the
+institutes; Organization = the institute), a user per live account on the machine's
+category with an association per membership, the default project as default account.
+Observed state comes from `sacctmgr -n -P`. The plan is the fewest commands that make one
+equal to the other: every addition in one `sacctmgr load` of a generated file (one
+commit, however large), then modifications and removals grouped so that one command
+covers every name it can. A second sync with nothing changed plans nothing.
+
+Names are lower case, as Slurm stores them. Slurm's own `root` account and `root` user are
+never touched. Accounts and associations the ledger does not know are removed: adopt an
+existing cluster with `allot slurm import` first.
+"""
+
+import re
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from allotment.projects.models import Project, ProjectMembership
+from allotment.resources.models import Account
+
+from .sacctmgr import Cluster
+
+PROTECTED_ACCOUNTS = {"root"}
+PROTECTED_USERS = {"root"}
+
+
+def slurm_name(text: str) -> str:
+    return text.lower()
+
+
+@dataclass
+class State:
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (parent, org)
+    associations: set[tuple[str, str]] = field(default_factory=set)  # (user, account)
+    defaults: dict[str, str] = field(default_factory=dict)  # user -> default account
+
+
+@dataclass
+class Plan:
+    cluster: str
+    load: str = ""  # a `sacctmgr load` file with every addition, or ""
+    commands: list[str] = field(default_factory=list)  # modifications and removals, in order
+
+    @property
+    def empty(self) -> bool:
+        return not self.load and not self.commands
+
+    def all_commands(self) -> list[str]:
+        return (["load file=<plan>"] if self.load else []) + self.commands
+
+    def as_dict(self) -> dict:
+        return {"cluster": self.cluster, "commands": self.all_commands(), "load": self.load}
+
+
+def desired(machine) -> State:
+    state = State()
+    projects = {
+        p.pk: p for p in Project.objects.filter(is_active=True).only("pk", "pid", "parent_id")
+    }
+    institute: dict[int, int] = {}
+
+    def root_of(pk: int) -> int:
+        if pk not in institute:
+            parent = projects[pk].parent_id
+            institute[pk] = pk if parent is None or parent not in projects else root_of(parent)
+        return institute[pk]
+
+    for pk, project in projects.items():
+        parent = projects.get(project.parent_id)
+        state.accounts[slurm_name(project.pid)] = (
+            slurm_name(parent.pid) if parent else "root",
+            slurm_name(projects[root_of(pk)].pid),
+        )
+    accounts = Account.objects.filter(
+        machine_category_id=machine.category_id,
+        date_deleted__isnull=True,
+        login_enabled=True,
+        person__is_active=True,
+        person__is_locked=False,
+    ).select_related("default_project")
+    by_person = {a.person_id: a for a in accounts}
+    member_of: dict[str, list[str]] = defaultdict(list)
+    for person, project in ProjectMembership.objects.filter(
+        person_id__in=by_person, project_id__in=projects
+    ).values_list("person_id", "project_id"):
+        user = slurm_name(by_person[person].username)
+        name = slurm_name(projects[project].pid)
+        state.associations.add((user, name))
+        member_of[user].append(name)
+    for account in by_person.values():
+        user = slurm_name(account.username)
+        if not member_of.get(user):
+            continue
+        wanted = account.default_project
+        name = slurm_name(wanted.pid) if wanted is not None else None
+        state.defaults[user] = name if name in member_of[user] else sorted(member_of[user])[0]
+    return state
+
+
+def observed(cluster: Cluster) -> State:
+    state = State()
+    orgs = {row[0]: row[1] for row in cluster.rows("list", "account", "format=Account,Org")}
+    for account, user, parent in cluster.rows(
+        "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName"
+    ):
+        if user:
+            state.associations.add((user, account))
+        elif account not in PROTECTED_ACCOUNTS:
+            state.accounts[account] = (parent, orgs.get(account, ""))
+    users = {u for u, _ in state.associations}
+    for user, default in cluster.rows("list", "user", "format=User,DefaultAccount"):
+        if user in users:
+            state.defaults[user] = default
+    return state
+
+
+def _depth(name: str, accounts: dict[str, tuple[str, str]]) -> int:
+    depth, seen = 0, set()
+    while name in accounts and name not in seen:
+        seen.add(name)
+        name = accounts[name][0]
+        depth += 1
+    return depth
+
+
+def plan(want: State, have: State, cluster: str) -> Plan:
+    """The fewest commands turning `have` into `want` (a pure function, so it is tested
+    without a cluster)."""
+    result = Plan(cluster)
+    where = f"cluster={cluster}"
+    # Additions: one load file, parents before children.
+    new_accounts = {n: v for n, v in want.accounts.items() if n not in have.accounts}
+    new_assocs = sorted(want.associations - have.associations - _protected(want))
+    if new_accounts or new_assocs:
+        lines = [f"Cluster - '{cluster}'"]
+        children: dict[str, list[str]] = defaultdict(list)
+        for name, (parent, _) in new_accounts.items():
+            children[parent].append(name)
+        users_of: dict[str, list[str]] = defaultdict(list)
+        for user, account in new_assocs:
+            users_of[account].append(user)
+        parents = sorted(set(children) | set(users_of), key=lambda n: (_depth(n, want.accounts), n))
+        for parent in parents:
+            lines.append(f"Parent - '{parent}'")
+            for name in sorted(children.get(parent, [])):
+                org = want.accounts[name][1]
+                lines.append(f"Account - '{name}':Description='{name}':Organization='{org}'")
+            for user in sorted(users_of.get(parent, [])):
+                lines.append(f"User - '{user}':DefaultAccount='{want.defaults.get(user, parent)}'")
+        result.load = "\n".join(lines) + "\n"
+    # Moves and organization changes of existing accounts, grouped by what they become.
+    moves: dict[str, list[str]] = defaultdict(list)
+    orgs: dict[str, list[str]] = defaultdict(list)
+    for name, (parent, org) in sorted(want.accounts.items()):
+        if name in have.accounts:
+            if have.accounts[name][0] != parent:
+                moves[parent].append(name)
+            if have.accounts[name][1] != org:
+                orgs[org].append(name)
+    for parent, names in sorted(moves.items()):
+        result.commands.append(f"modify account where name={','.join(names)} {where} "
+                               f"set parent={parent}")  # fmt: skip
+    for org, names in sorted(orgs.items()):
+        result.commands.append(f"modify account where name={','.join(names)} "
+                               f"set organization={org}")  # fmt: skip
+    # Default accounts of users who stay (new users got theirs in the load file).
+    new_users = {u for u, _ in new_assocs} - {u for u, _ in have.associations}
+    defaults: dict[str, list[str]] = defaultdict(list)
+    for user, default in sorted(want.defaults.items()):
+        if (
+            user not in new_users
+            and user not in PROTECTED_USERS
+            and have.defaults.get(user) != default
+        ):
+            defaults[default].append(user)
+    for default, users in sorted(defaults.items()):
+        result.commands.append(f"modify user where name={','.join(users)} {where} "
+                               f"set defaultaccount={default}")  # fmt: skip
+    # Removals: associations grouped by account (those of accounts about to go, go with
+    # them), then accounts, children first.
+    stale = [n for n in have.accounts if n not in want.accounts and n not in PROTECTED_ACCOUNTS]
+    gone: dict[str, list[str]] = defaultdict(list)
+    for user, account in sorted(have.associations - want.associations):
+        if user not in PROTECTED_USERS and account not in stale:
+            gone[account].append(user)
+    for account, users in sorted(gone.items()):
+        result.commands.append(f"remove user where name={','.join(users)} account={account} "
+                               f"{where}")  # fmt: skip
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for name in stale:
+        by_depth[_depth(name, have.accounts)].append(name)
+    for depth in sorted(by_depth, reverse=True):
+        result.commands.append(f"remove account where name={','.join(sorted(by_depth[depth]))} "
+                               f"{where}")  # fmt: skip
+    return result
+
+
+def _protected(state: State) -> set[tuple[str, str]]:
+    return {a for a in state.associations if a[0] in PROTECTED_USERS}
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    applied: list[str] = field(default_factory=list)
+    deferred: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return self.plan.as_dict() | {
+            "applied": self.applied, "deferred": self.deferred, "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+        }  # fmt: skip
+
+
+BLOCKED = re.compile(r"job\(s\) (active|running)|cancel job", re.IGNORECASE)
+
+
+def sync(machine, dry_run: bool = False) -> Outcome:
+    """Plan (and unless dry_run, apply) the commands making the cluster equal the ledger.
+
+    A removal Slurm refuses because jobs still run is deferred, not an error: the next
+    sync plans it again."""
+    began = time.monotonic()
+    cluster = Cluster.of(machine)
+    outcome = Outcome(plan(desired(machine), observed(cluster), cluster.name))
+    if dry_run or outcome.plan.empty:
+        outcome.seconds = time.monotonic() - began
+        return outcome
+    if outcome.plan.load:
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
+            f.write(outcome.plan.load)
+        try:
+            cluster.run("sacctmgr", "-i", "load", f"file={f.name}")
+        finally:
+            Path(f.name).unlink(missing_ok=True)
+        outcome.applied.append("load file=<plan>")
+    for command in outcome.plan.commands:
+        code, text = cluster.attempt("sacctmgr", "-i", *_split(command))
+        if command.startswith("remove") and BLOCKED.search(text):
+            outcome.deferred.append({"command": command, "reason": text[-300:]})
+        elif code != 0:
+            outcome.failed.append({"command": command, "reason": text[-300:]})
+        else:
+            outcome.applied.append(command)
+    outcome.seconds = time.monotonic() - began
+    return outcome
+
+
+def _split(command: str) -> list[str]:
+    return command.split(" ")

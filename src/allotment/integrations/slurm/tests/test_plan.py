@@ -1,0 +1,80 @@
+"""The sync planner alone: desired and observed states in, the fewest commands out."""
+
+from allotment.integrations.slurm.sync import State, desired, plan
+from allotment.resources.models import Machine
+
+
+def state(accounts=(), associations=(), defaults=()) -> State:
+    return State(dict(accounts), set(associations), dict(defaults))
+
+
+WANT = state(
+    accounts={"inst": ("root", "inst"), "pa": ("inst", "inst"), "pb": ("inst", "inst")},
+    associations={("alice", "pa"), ("bob", "pa"), ("bob", "pb")},
+    defaults={"alice": "pa", "bob": "pb"},
+)
+
+
+def test_from_empty_everything_goes_in_one_load_file_parents_first():
+    result = plan(WANT, state(), "brecca")
+    assert result.commands == []
+    assert result.all_commands() == ["load file=<plan>"]
+    assert result.load.splitlines() == [
+        "Cluster - 'brecca'",
+        "Parent - 'root'",
+        "Account - 'inst':Description='inst':Organization='inst'",
+        "Parent - 'inst'",
+        "Account - 'pa':Description='pa':Organization='inst'",
+        "Account - 'pb':Description='pb':Organization='inst'",
+        "Parent - 'pa'",
+        "User - 'alice':DefaultAccount='pa'",
+        "User - 'bob':DefaultAccount='pb'",
+        "Parent - 'pb'",
+        "User - 'bob':DefaultAccount='pb'",
+    ]
+
+
+def test_equal_states_plan_nothing():
+    assert plan(WANT, WANT, "brecca").empty
+
+
+def test_a_move_a_new_default_and_removals_are_grouped_commands():
+    have = state(
+        accounts={**WANT.accounts, "pb": ("pa", "inst"), "old": ("inst", "inst")},
+        associations={*WANT.associations, ("carol", "pa"), ("dave", "pa"), ("eve", "old")},
+        defaults={"alice": "pa", "bob": "pa", "carol": "pa", "dave": "pa", "eve": "old"},
+    )
+    result = plan(WANT, have, "brecca")
+    assert result.load == ""
+    assert result.commands == [
+        "modify account where name=pb cluster=brecca set parent=inst",
+        "modify user where name=bob cluster=brecca set defaultaccount=pb",
+        "remove user where name=carol,dave account=pa cluster=brecca",
+        "remove account where name=old cluster=brecca",
+    ]
+
+
+def test_slurms_root_account_and_user_are_never_touched():
+    have = state(associations={("root", "root")}, defaults={"root": "root"})
+    result = plan(state(), have, "brecca")
+    assert result.empty
+
+
+def test_a_new_association_of_an_existing_user_keeps_the_default_in_the_load_file():
+    have = state(
+        accounts=WANT.accounts,
+        associations={("alice", "pa"), ("bob", "pa")},
+        defaults={"alice": "pa", "bob": "pa"},
+    )
+    result = plan(WANT, have, "brecca")
+    assert result.load.splitlines()[1:] == ["Parent - 'pb'", "User - 'bob':DefaultAccount='pb'"]
+    assert result.commands == ["modify user where name=bob cluster=brecca set defaultaccount=pb"]
+
+
+def test_the_ledger_becomes_the_desired_state(example):
+    want = desired(Machine.objects.get(name="brecca"))
+    assert want.accounts["projectd"] == ("projectc", "institutec")
+    assert want.accounts["institutea"] == ("root", "institutea")
+    assert ("bob", "projectb") in want.associations
+    assert want.defaults["bob"] == "projecta"
+    assert want.defaults["dana"] == "instituteb"  # her only membership

@@ -1,0 +1,138 @@
+"""Sync and usage pull against the real slurmdbd and slurmctld of `allot dev slurm`."""
+
+import json
+import subprocess
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from allotment.core.validation import save_validated
+from allotment.grants.models import AllocationPeriod
+from allotment.grants.services import allocate, create_grant
+from allotment.integrations.slurm.sacctmgr import Cluster
+from allotment.integrations.slurm.sync import observed, sync
+from allotment.projects.services import move_project, remove_member
+from allotment.usage.models import Job
+
+from .conftest import unix_user
+
+pytestmark = pytest.mark.slurm
+
+
+def test_a_synced_cluster_equals_the_ledger_and_a_second_sync_plans_nothing(brecca, capsys):
+    have = observed(Cluster.of(brecca))
+    assert have.accounts["projectd"] == ("projectc", "institutec")
+    assert ("bob", "projectb") in have.associations
+    assert have.defaults["bob"] == "projecta"
+    capsys.readouterr()
+    call_command("slurm", "sync", "brecca", "--json")
+    assert json.loads(capsys.readouterr().out)["commands"] == []
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(brecca, example, capsys):
+    remove_member(example.projects["ProjectB"], example.people["bob"])
+    capsys.readouterr()
+    call_command("slurm", "sync", "brecca", "--dry-run", "--json")
+    planned = json.loads(capsys.readouterr().out)["commands"]
+    assert planned == ["remove user where name=bob account=projectb cluster=brecca"]
+    assert ("bob", "projectb") in observed(Cluster.of(brecca)).associations
+    outcome = sync(brecca)
+    assert outcome.applied == planned
+    assert ("bob", "projectb") not in observed(Cluster.of(brecca)).associations
+    assert sync(brecca, dry_run=True).plan.empty
+
+
+def test_a_moved_project_moves_its_account(brecca, example):
+    move_project(example.projects["ProjectD"], example.projects["InstituteC"])
+    outcome = sync(brecca)
+    assert outcome.applied == [
+        "modify account where name=projectd cluster=brecca set parent=institutec"
+    ]
+    assert observed(Cluster.of(brecca)).accounts["projectd"][0] == "institutec"
+
+
+def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
+    """sbatch as `user`; slurmctld learns new associations from slurmdbd a moment after a
+    sync, so a refusal for an unknown account is retried for a few seconds."""
+    deadline = time.monotonic() + 15
+    while True:
+        code, out = cluster.attempt(
+            "sbatch", "--parsable", f"--uid={user}", f"--account={account}",
+            "--output=/dev/null", "--chdir=/tmp", f"--wrap=sleep {seconds}",
+        )  # fmt: skip
+        if code == 0:
+            return out.strip().split(";")[0]
+        assert "Invalid account" in out and time.monotonic() < deadline, out
+        time.sleep(0.3)
+
+
+def run_job(cluster: Cluster, user: str, account: str, seconds: int = 1) -> str:
+    job = submit(cluster, user, account, seconds)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = cluster.run("sacct", "-n", "-X", "-P", "-j", job, "-o", "State").strip()
+        if state and state.split()[0] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} did not finish: {state!r}")
+
+
+def test_a_real_job_is_pulled_and_charged_once(brecca, example):
+    today = date.today()
+    period = save_validated(
+        AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
+                         end=date(today.year, 12, 31))
+    )  # fmt: skip
+    grant = create_grant(example.projects["ProjectA"], example.scheme, period.start, period.end)
+    pool = allocate(grant, period, example.pools["CPU Hours"], Decimal(100)).allocation_pool
+    cluster = Cluster.of(brecca)
+    job = run_job(cluster, unix_user("alice"), "projecta")
+    from allotment.integrations.slurm.usage import pull
+
+    for _ in range(30):  # sacct's time windows lag a job's end by a few seconds
+        summary = pull(brecca)
+        if Job.objects.filter(machine=brecca, job_id=job).exists():
+            break
+        time.sleep(0.5)
+    row = Job.objects.get(machine=brecca, job_id=job)
+    assert (row.username, row.account, row.cores) == ("alice", "projecta", 1)
+    assert row.project == example.projects["ProjectA"] and row.person == example.people["alice"]
+    again = pull(brecca)
+    assert again["new"] == 0 and summary["quarantined"] == 0
+    from allotment.grants.services import used_by_pool
+
+    # The cluster outlives test runs, so earlier jobs of ProjectA are pulled too: the pool
+    # holds exactly the pulled jobs of ProjectA, each once.
+    pulled = Job.objects.filter(machine=brecca, project=example.projects["ProjectA"])
+    core_seconds = sum(j.cores * j.elapsed for j in pulled)
+    assert used_by_pool([pool.pk])[pool.pk] == Decimal(core_seconds) / 3600
+
+
+def test_removing_an_association_with_a_running_job_is_deferred(brecca, example):
+    cluster = Cluster.of(brecca)
+    user = unix_user("chen")
+    job = submit(cluster, user, "projecta", 60)
+    try:
+        deadline = time.monotonic() + 30
+        while cluster.run("squeue", "-h", "-j", job, "-o", "%T").strip() != "RUNNING":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        remove_member(example.projects["ProjectA"], example.people["chen"])
+        outcome = sync(brecca)
+        assert [d["command"] for d in outcome.deferred] == [
+            "remove user where name=chen account=projecta cluster=brecca"
+        ]
+        assert not outcome.failed
+        assert ("chen", "projecta") in observed(cluster).associations
+    finally:
+        subprocess.run(["scancel", job], env=cluster.env(), check=False)
+    deadline = time.monotonic() + 30
+    while cluster.run("squeue", "-h", "-j", job, "-o", "%T").strip():
+        assert time.monotonic() < deadline, "the job did not go away"
+        time.sleep(0.2)
+    outcome = sync(brecca)
+    assert outcome.applied == ["remove user where name=chen account=projecta cluster=brecca"]
+    assert ("chen", "projecta") not in observed(cluster).associations
