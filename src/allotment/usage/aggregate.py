@@ -75,10 +75,14 @@ def resources_by_machine(metric: str) -> dict[int, list[tuple[int, int, Decimal,
 def _expand_for_caps(charger: Charger, first: int, last: int) -> tuple[int, int]:
     if not charger.caps:
         return first, last
-    for start, end, _ in charger.periods:
-        if start <= last and first <= end:
-            first, last = min(first, start), max(last, end)
-    return first, last
+    while True:  # overlapping periods can chain: widen until nothing more overlaps
+        wider = first, last
+        for start, end, _ in charger.periods:
+            if start <= wider[1] and wider[0] <= end:
+                wider = min(wider[0], start), max(wider[1], end)
+        if wider == (first, last):
+            return first, last
+        first, last = wider
 
 
 def _delete(kind: str, first: int, last: int, resources: list[int] | None = None) -> None:

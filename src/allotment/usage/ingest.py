@@ -37,7 +37,7 @@ from allotment.resources.models import (
 from . import aggregate, bulk, pipeline
 from .models import ImportRun, Job, Kind, QuarantinedRecord, Reason, StorageSnapshot
 from .parsing import condor, generic, sacct, sacct_json, storage, swf
-from .parsing.common import JobRecord, Running, Unchanged
+from .parsing.common import JobRecord, ParseError, Running, Unchanged
 
 FORMATS = ("sacct", "sacct-json", "swf", "condor", "csv", "json", "storage-csv")
 JOB_COLUMNS = (
@@ -46,6 +46,20 @@ JOB_COLUMNS = (
     "memory", "state", "exit_code", "fingerprint",
 )  # fmt: skip
 BATCH = 20000
+
+
+def decode_error(path: Path, error: UnicodeDecodeError) -> ParseError:
+    """Where a file stops being UTF-8, as a parse error naming the line."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad = line[e.start : e.start + 1]
+                return ParseError(str(path), number, "encoding", f"byte 0x{bad.hex()}",
+                                  "UTF-8 text")  # fmt: skip
+    return ParseError(str(path), 0, "encoding", str(error), "UTF-8 text")
 
 
 class ImportFailed(Exception):
@@ -202,6 +216,9 @@ def find_machine(name: str, options: Options, summary: Summary) -> Machine | Non
 
 
 def _quarantine(rows: list[QuarantinedRecord]) -> None:
+    # The same record twice in one file (sacct --duplicates, concatenated files): keep the
+    # last, as the database can update a row only once per statement.
+    rows = list({(r.kind, r.machine_name, r.key): r for r in rows}.values())
     if rows:
         QuarantinedRecord.objects.bulk_create(
             rows,
@@ -323,6 +340,12 @@ def _batches(path: Path, options: Options, zone: str, known: dict, progress) -> 
     source, machine = str(path), options.machine or ""
 
     def produce(report):
+        try:
+            yield from _produce(report)
+        except UnicodeDecodeError as e:
+            raise decode_error(path, e) from None
+
+    def _produce(report):
         batch = Batch()
         with open_text(path, report) as stream:
             for record in parse_jobs(options.format, stream, source, machine, zone, known):
@@ -388,10 +411,12 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
                     continue
                 if machine_id is None:
                     why = f'no machine "{machine_name}"'
-                    held.append(
-                        _unknown(options, machine_name, make(t), Reason.UNKNOWN_MACHINE, why,
-                                 source)
-                    )  # fmt: skip
+                    item = _unknown(options, machine_name, make(t), Reason.UNKNOWN_MACHINE, why,
+                                    source)  # fmt: skip
+                    if options.format == "sacct":
+                        # Read as UTC for want of the machine's zone: read again on requeue.
+                        item.record["_local_times_read_in"] = zone
+                    held.append(item)
                     summary.quarantined += 1
                     continue
                 # The common case first: both names known (a dict lookup each).
@@ -414,10 +439,11 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
                 )  # fmt: skip
         if writer is not None:
             writer.flush()
-            if writer.imported:
+            for start in range(0, len(writer.imported), 900):
                 QuarantinedRecord.objects.filter(
-                    kind=Kind.JOB, machine_name=machine.name, key__in=writer.imported
-                ).delete()
+                    kind=Kind.JOB, machine_name=machine.name,
+                    key__in=writer.imported[start : start + 900],
+                ).delete()  # fmt: skip
             if writer.lo is not None:
                 aggregate.rebuild_jobs(writer.lo, writer.hi)
         _quarantine(held)
@@ -590,6 +616,12 @@ def _write_snapshots(rows: dict, summary: Summary) -> None:
     summary.new += len(new)
     summary.updated += len(changed)
     if new or changed:
+        from allotment.grants.models import AllocationCap
+
+        if AllocationCap.objects.exists():
+            # A cap is shared by every resource of a pool: rebuild them all together.
+            pools = Resource.objects.filter(pk__in=resources).values("pool")
+            resources = list(Resource.objects.filter(pool__in=pools).values_list("pk", flat=True))
         aggregate.rebuild_storage(lo, hi, resources)
 
 
@@ -619,15 +651,21 @@ def _requeue_jobs(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
         return summary
     options = Options(format="requeue", machine=machine_name)
     resolver = Resolver(machine, options, summary)
-    known = dict(
-        Job.objects.filter(machine=machine, job_id__in=[h.key for h in held]).values_list(
-            "job_id", "fingerprint"
+    known: dict[str, int] = {}
+    keys = [h.key for h in held]
+    for start in range(0, len(keys), 900):
+        known.update(
+            Job.objects.filter(machine=machine, job_id__in=keys[start : start + 900]).values_list(
+                "job_id", "fingerprint"
+            )
         )
-    )
     writer = JobWriter(machine, summary, known)
     done = []
     for item in held:
-        record = JobRecord(**item.record)
+        record = JobRecord(**{k: v for k, v in item.record.items() if not k.startswith("_")})
+        read_in = item.record.get("_local_times_read_in")
+        if read_in and read_in != machine.time_zone:
+            record = _relocalise(record, read_in, machine.time_zone)
         person, why_person = resolver.person(record.user)
         project, why_project = resolver.project(record.account)
         if why_person or why_project:
@@ -640,15 +678,37 @@ def _requeue_jobs(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
         writer.add(_row(machine.pk, record, person, project))
         done.append(item.pk)
     writer.flush()
-    QuarantinedRecord.objects.filter(pk__in=done).delete()
+    for start in range(0, len(done), 900):
+        QuarantinedRecord.objects.filter(pk__in=done[start : start + 900]).delete()
     if writer.lo is not None:
         aggregate.rebuild_jobs(writer.lo, writer.hi)
     return summary
 
 
+def _relocalise(record: JobRecord, read_in: str, zone: str) -> JobRecord:
+    """Times parsed as local times of `read_in`, read again as local times of `zone`."""
+    import zoneinfo
+    from datetime import datetime
+
+    was, now = zoneinfo.ZoneInfo(read_in), zoneinfo.ZoneInfo(zone)
+
+    def again(ts: int | None) -> int | None:
+        if ts is None:
+            return None
+        local = datetime.fromtimestamp(ts, was).replace(tzinfo=None)
+        return int(local.replace(tzinfo=now).timestamp())
+
+    return record._replace(
+        submit=again(record.submit), eligible=again(record.eligible),
+        start=again(record.start), end=again(record.end),
+    )  # fmt: skip
+
+
 def _requeue_storage(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
     snapshots = [storage.Snapshot(**item.record) for item in held]
-    QuarantinedRecord.objects.filter(pk__in=[h.pk for h in held]).delete()
+    ids = [h.pk for h in held]
+    for start in range(0, len(ids), 900):
+        QuarantinedRecord.objects.filter(pk__in=ids[start : start + 900]).delete()
     options = Options(format="storage-csv", machine=machine_name or None)
     return import_snapshots(snapshots, options, "quarantine")
 

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import traceback
 from collections.abc import Callable, Iterator
+from queue import Empty
 
 BATCH = 4000
 _DONE = "done"
@@ -30,7 +31,15 @@ def in_child(
     child.start()
     try:
         while True:
-            kind, payload, read = queue.get()
+            try:
+                kind, payload, read = queue.get(timeout=5)
+            except Empty:
+                if child.is_alive():
+                    continue
+                raise RuntimeError(
+                    f"the parsing process died (exit code {child.exitcode}) before finishing; "
+                    "nothing of the file was imported"
+                ) from None
             if progress is not None and read:
                 progress(read)
             if kind == "item":

@@ -95,3 +95,18 @@ def recharge(
 
 def recharge_period(period: AllocationPeriod, project_ids: Iterable[int] | None = None) -> int:
     return recharge(project_ids, period.start, period.end)
+
+
+def reassign_institutes(project_ids: Iterable[int]) -> None:
+    """After a move, stored usage of the moved projects counts for their new institute."""
+    from .models import MonthlyUsage
+
+    charger = Charger()
+    by_root: dict[int, list[int]] = {}
+    for pk in project_ids:
+        by_root.setdefault(charger.institute(pk), []).append(pk)
+    for root, ids in by_root.items():
+        for table in (DailyUsage, MonthlyUsage):
+            table.objects.filter(submitted_project_id__in=ids).exclude(institute_id=root).update(
+                institute_id=root
+            )

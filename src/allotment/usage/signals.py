@@ -7,7 +7,7 @@ from django.dispatch import receiver
 from allotment.grants.models import AllocationCap, AllocationPeriod, AllocationPool
 from allotment.projects.models import Project
 
-from .recharge import recharge, recharge_period
+from .recharge import reassign_institutes, recharge, recharge_period
 
 
 def _subtree(project_id: int) -> list[int]:
@@ -48,7 +48,10 @@ def project_saved(sender, instance: Project, created: bool, raw: bool = False, *
     if raw or created or before is None:
         return
     if before != (instance.parent_id, instance.allocation_mode):
-        recharge(_subtree(instance.pk))
+        subtree = _subtree(instance.pk)
+        if before[0] != instance.parent_id:
+            reassign_institutes(subtree)
+        recharge(subtree)
 
 
 @receiver(post_save, sender=AllocationPeriod, dispatch_uid="recharge_on_period_saved")

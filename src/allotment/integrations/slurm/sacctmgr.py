@@ -44,3 +44,23 @@ class Cluster:
         """`sacctmgr -n -P ...` output as lists of fields."""
         out = self.run("sacctmgr", "-n", "-P", *args)
         return [line.split("|") for line in out.splitlines() if line.strip()]
+
+    def start_rows(self, *args: str) -> "Pending":
+        """Start `sacctmgr -n -P ...` now; read its rows later (queries run side by side)."""
+        command = ["sacctmgr", "-n", "-P", *args]
+        child = subprocess.Popen(
+            command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        return Pending(command, child)
+
+
+@dataclass
+class Pending:
+    command: list[str]
+    child: subprocess.Popen
+
+    def rows(self) -> list[list[str]]:
+        out, err = self.child.communicate(timeout=600)
+        if self.child.returncode != 0:
+            raise SlurmError(f"{' '.join(self.command)} failed: {err.strip()}")
+        return [line.split("|") for line in out.splitlines() if line.strip()]

@@ -103,19 +103,25 @@ def desired(machine) -> State:
     return state
 
 
-def observed(cluster: Cluster) -> State:
+def observed(cluster: Cluster, while_waiting=None) -> State:
+    """The cluster's state; `while_waiting()` runs while the three queries do."""
     state = State()
-    orgs = {row[0]: row[1] for row in cluster.rows("list", "account", "format=Account,Org")}
-    for account, user, parent in cluster.rows(
+    accounts = cluster.start_rows("list", "account", "format=Account,Org")
+    assocs = cluster.start_rows(
         "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName"
-    ):
+    )
+    users = cluster.start_rows("list", "user", "format=User,DefaultAccount")
+    if while_waiting is not None:
+        while_waiting()
+    orgs = {row[0]: row[1] for row in accounts.rows()}
+    for account, user, parent in assocs.rows():
         if user:
             state.associations.add((user, account))
         elif account not in PROTECTED_ACCOUNTS:
             state.accounts[account] = (parent, orgs.get(account, ""))
-    users = {u for u, _ in state.associations}
-    for user, default in cluster.rows("list", "user", "format=User,DefaultAccount"):
-        if user in users:
+    with_assocs = {u for u, _ in state.associations}
+    for user, default in users.rows():
+        if user in with_assocs:
             state.defaults[user] = default
     return state
 
@@ -230,7 +236,9 @@ def sync(machine, dry_run: bool = False) -> Outcome:
     sync plans it again."""
     began = time.monotonic()
     cluster = Cluster.of(machine)
-    outcome = Outcome(plan(desired(machine), observed(cluster), cluster.name))
+    want: list[State] = []
+    have = observed(cluster, while_waiting=lambda: want.append(desired(machine)))
+    outcome = Outcome(plan(want[0], have, cluster.name))
     if dry_run or outcome.plan.empty:
         outcome.seconds = time.monotonic() - began
         return outcome

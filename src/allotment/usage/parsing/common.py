@@ -66,13 +66,11 @@ def fingerprint(text: str) -> int:
     return (zlib.crc32(data) << 31) ^ zlib.adler32(data)
 
 
-STEP_RE = re.compile(r"\.(batch|extern|interactive|\d+)$")
-
-
 def is_step(job_id: str) -> bool:
-    """Slurm job steps (123.batch, 123.extern, 123.0, 123_4.0) are parts of a job, not jobs.
-    Array tasks (123_4) and heterogeneous components (123+0) are jobs of their own."""
-    return "." in job_id and STEP_RE.search(job_id) is not None
+    """Slurm job steps (123.batch, 123.extern, 123.0, 123_4.0, heterogeneous 123.0+0) are
+    parts of a job, not jobs: in sacct's job ids only steps have a dot. Array tasks (123_4)
+    and heterogeneous components (123+0) are jobs of their own."""
+    return "." in job_id
 
 
 _ELAPSED_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
@@ -125,10 +123,17 @@ class LocalTimes:
         if base is None:
             if len(text) < 13 or text[10] != "T":
                 raise ValueError(text)
-            local = datetime.fromisoformat(text[:13] + ":00:00").replace(tzinfo=self.zone)
-            base = self.hours[text[:13]] = int(local.timestamp())
+            start = datetime.fromisoformat(text[:13] + ":00:00").replace(tzinfo=self.zone)
+            end = datetime.fromisoformat(text[:13] + ":59:59").replace(tzinfo=self.zone)
+            if start.utcoffset() == end.utcoffset():
+                base = self.hours[text[:13]] = int(start.timestamp())
+            else:  # a clock change inside this hour (half-hour zones, odd switch times)
+                self.hours[text[:13]] = -1
+                base = -1
         if len(text) != 19 or text[16] != ":" or text[13] != ":":
             raise ValueError(text)
+        if base == -1:
+            return int(datetime.fromisoformat(text).replace(tzinfo=self.zone).timestamp())
         return base + int(text[14:16]) * 60 + int(text[17:19])
 
 

@@ -71,7 +71,9 @@ def parse(
             wall = _int(ad, "RemoteWallClockTime")
             cores = _int(ad, "CpusProvisioned", "RequestCpus") or 0
             cpu = (_int(ad, "RemoteUserCpu") or 0) + (_int(ad, "RemoteSysCpu") or 0)
-            memory = _int(ad, "MemoryUsage", "ResidentSetSize_RAW")
+            memory = _int(ad, "MemoryUsage")  # MB
+            if memory is None and _int(ad, "ResidentSetSize_RAW") is not None:
+                memory = _int(ad, "ResidentSetSize_RAW") // 1024  # KB
             yield JobRecord(
                 job_id,
                 str(ad.get("Owner") or ""),

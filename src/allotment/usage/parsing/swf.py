@@ -9,6 +9,7 @@ is unknown cannot be placed in time and is rejected (kept in quarantine).
 """
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from .common import JobRecord, ParseError, Unchanged, fingerprint
 
@@ -21,12 +22,14 @@ FIELDS = (
 )  # fmt: skip
 
 
-class Invalid(Exception):
-    """A well-formed record that cannot be used (e.g. no submit time): quarantined."""
+class Invalid(NamedTuple):
+    """A well-formed record that cannot be used (e.g. no submit time): quarantined. A plain
+    tuple, so it crosses from the parsing child process like any record."""
 
-    def __init__(self, job_id: str, line: int, detail: str, record: dict):
-        super().__init__(detail)
-        self.job_id, self.line, self.detail, self.record = job_id, line, detail, record
+    job_id: str
+    line: int
+    detail: str
+    record: dict
 
 
 def parse(
