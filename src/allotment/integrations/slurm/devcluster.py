@@ -7,6 +7,7 @@ already running is reused and left alone). Settings follow the measured ones in
 shared/notes/slurm-on-loopback.md.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,11 +49,26 @@ class Layout:
         return self.root / "run" / "pids.json"
 
     @property
+    def mysql_root(self) -> Path:
+        """MariaDB's data and socket: under the run directory when the mysql user can reach
+        it, else in a directory of its own keyed by it (a checkout under a private
+        temporary directory is closed to other users)."""
+        if _reachable_by("mysql", self.root):
+            return self.root
+        key = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return Path("/var/tmp/allotment-slurm") / key
+
+    @property
     def mysql_socket(self) -> Path:
-        return self.root / "run" / "mysql" / "mysqld.sock"
+        return self.mysql_root / "run" / "mysql" / "mysqld.sock"
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+
+def _reachable_by(user: str, path: Path) -> bool:
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(path)],
+                          capture_output=True).returncode == 0  # fmt: skip
 
 
 def layout() -> Layout:
@@ -223,6 +239,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         down(log=lambda *_: None)
         for sub in ("state", "mysql", "spool", "log"):
             shutil.rmtree(where.root / sub, ignore_errors=True)
+        shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
     write_configs(where)
     pids = _load_pids(where)
     env = where.env()
@@ -237,7 +254,11 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         log("started munge")
 
     if not alive(pids.get("mariadbd", 0)):
-        mysql = where.root / "mysql"
+        mysql = where.mysql_root / "mysql"
+        mysql.mkdir(parents=True, exist_ok=True)
+        where.mysql_socket.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (where.mysql_root, where.mysql_root / "run"):
+            folder.chmod(0o755)
         if not (mysql / "mysql").exists():
             shutil.chown(mysql, "mysql", "mysql")
             subprocess.run(
