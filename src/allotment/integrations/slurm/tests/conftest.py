@@ -1,7 +1,8 @@
-"""The real Slurm cluster for these tests: started once (if not already up) and kept up.
+"""The real Slurm cluster for these tests: started once per test run if it is not up, and
+stopped at the end if the tests started it.
 
 It lives at $ALLOTMENT_SLURM_DIR (make test sets var/slurm/), so the SQLite and PostgreSQL
-runs share one cluster. Each test first syncs, which makes the cluster equal to the ledger
+runs share its state. Each test first syncs, which makes the cluster equal to the ledger
 the test starts from. Without Slurm's packages and root to install them, these tests are
 skipped with the reason.
 """
@@ -21,10 +22,14 @@ def slurm_cluster():
         pytest.skip("Slurm is not installed and installing it needs root")
     if os.geteuid() != 0:
         pytest.skip("the local Slurm cluster runs its daemons as root")
+    was_up = devcluster.status()["up"]
     try:
-        return devcluster.up(log=lambda *_: None, point_machine=False)
+        where = devcluster.up(log=lambda *_: None, point_machine=False)
     except devcluster.ClusterError as e:
         pytest.fail(f"the local Slurm cluster did not start: {e}")
+    yield where
+    if not was_up:  # leave the machine as we found it: its ports free for the next checkout
+        devcluster.down(log=lambda *_: None)
 
 
 @pytest.fixture
