@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format clean
+.PHONY: demo demo-slurm test lint format clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -18,6 +18,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/allot migrate --noinput
 	$(BIN)/allot demo load
+	$(BIN)/allot demo admin
+	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
+
+## demo-slurm: the demo, with the example site's brecca on a real Slurm on loopback (root)
+demo-slurm: $(STAMP)
+	$(BIN)/allot migrate --noinput
+	$(BIN)/allot demo load
+	$(BIN)/allot dev slurm up
+	$(BIN)/allot slurm sync brecca
 	$(BIN)/allot demo admin
 	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
 

@@ -236,10 +236,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     where = layout()
     install()
     if fresh:
-        down(log=lambda *_: None)
-        for sub in ("state", "mysql", "spool", "log"):
-            shutil.rmtree(where.root / sub, ignore_errors=True)
-        shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
+        wipe(log=lambda *_: None)
     write_configs(where)
     pids = _load_pids(where)
     env = where.env()
@@ -380,6 +377,15 @@ def down(log=print) -> list[str]:
         log(f"stopped {name}")
     _save_pids(where, {})
     return stopped
+
+
+def wipe(log=print) -> None:
+    """Stop the cluster and forget its state and database (the next `up` starts empty)."""
+    where = layout()
+    down(log=log)
+    for sub in ("state", "mysql", "spool", "log"):
+        shutil.rmtree(where.root / sub, ignore_errors=True)
+    shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
 
 
 def status() -> dict:

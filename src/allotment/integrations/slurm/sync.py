@@ -190,14 +190,24 @@ def plan(want: State, have: State, cluster: str) -> Plan:
                                f"set defaultaccount={default}")  # fmt: skip
     # Removals: associations grouped by account (those of accounts about to go, go with
     # them), then accounts, children first.
+    # Users with no association left go as users, associations and all: Slurm refuses to
+    # remove a user's default association, or an account that is someone's default, and
+    # refuses a per-cluster removal of both. The removal is global; a user who also has
+    # associations on another cluster Allotment manages gets them back at that cluster's
+    # next sync (the plan of a reconcile heals what it over-removes).
     stale = [n for n in have.accounts if n not in want.accounts and n not in PROTECTED_ACCOUNTS]
+    leaving = sorted(
+        {u for u, _ in have.associations} - {u for u, _ in want.associations} - PROTECTED_USERS
+    )
     gone: dict[str, list[str]] = defaultdict(list)
     for user, account in sorted(have.associations - want.associations):
-        if user not in PROTECTED_USERS and account not in stale:
+        if user not in PROTECTED_USERS and account not in stale and user not in leaving:
             gone[account].append(user)
     for account, users in sorted(gone.items()):
         result.commands.append(f"remove user where name={','.join(users)} account={account} "
                                f"{where}")  # fmt: skip
+    if leaving:
+        result.commands.append(f"remove user where name={','.join(leaving)}")
     by_depth: dict[int, list[str]] = defaultdict(list)
     for name in stale:
         by_depth[_depth(name, have.accounts)].append(name)

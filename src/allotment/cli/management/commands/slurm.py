@@ -22,7 +22,7 @@ def slurm_machine(name: str) -> Machine:
 
 
 class Command(AllotCommand):
-    help = "Slurm: reconcile accounts, users and associations with the ledger."
+    help = "Slurm: reconcile with the ledger, pull usage, adopt an existing cluster."
 
     @command()
     @handles_errors
@@ -77,3 +77,18 @@ class Command(AllotCommand):
         if as_json:
             return emit_json(summary)
         say(", ".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, list | dict)))
+
+    @command(name="import")
+    @handles_errors
+    def import_(
+        self,
+        machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ):
+        """Adopt the cluster's accounts, users and associations into the ledger."""
+        from allotment.integrations.slurm.adopt import adopt
+
+        made = adopt(slurm_machine(machine))
+        if as_json:
+            return emit_json(made)
+        say("Adopted: " + ", ".join(f"{n} {kind}" for kind, n in made.items()) + ".")

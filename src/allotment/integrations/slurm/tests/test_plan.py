@@ -49,8 +49,19 @@ def test_a_move_a_new_default_and_removals_are_grouped_commands():
     assert result.commands == [
         "modify account where name=pb cluster=brecca set parent=inst",
         "modify user where name=bob cluster=brecca set defaultaccount=pb",
-        "remove user where name=carol,dave account=pa cluster=brecca",
+        "remove user where name=carol,dave,eve",
         "remove account where name=old cluster=brecca",
+    ]
+
+
+def test_a_user_keeping_other_projects_loses_only_the_association():
+    have = state(
+        accounts=WANT.accounts,
+        associations={*WANT.associations, ("alice", "pb")},
+        defaults=WANT.defaults,
+    )
+    assert plan(WANT, have, "brecca").commands == [
+        "remove user where name=alice account=pb cluster=brecca"
     ]
 
 

@@ -122,9 +122,7 @@ def test_removing_an_association_with_a_running_job_is_deferred(brecca, example)
             time.sleep(0.2)
         remove_member(example.projects["ProjectA"], example.people["chen"])
         outcome = sync(brecca)
-        assert [d["command"] for d in outcome.deferred] == [
-            "remove user where name=chen account=projecta cluster=brecca"
-        ]
+        assert [d["command"] for d in outcome.deferred] == ["remove user where name=chen"]
         assert not outcome.failed
         assert ("chen", "projecta") in observed(cluster).associations
     finally:
@@ -134,5 +132,33 @@ def test_removing_an_association_with_a_running_job_is_deferred(brecca, example)
         assert time.monotonic() < deadline, "the job did not go away"
         time.sleep(0.2)
     outcome = sync(brecca)
-    assert outcome.applied == ["remove user where name=chen account=projecta cluster=brecca"]
+    assert outcome.applied == ["remove user where name=chen"]
     assert ("chen", "projecta") not in observed(cluster).associations
+
+
+def test_a_cluster_populated_by_hand_is_adopted_and_then_in_sync(brecca, capsys):
+    cluster = Cluster.of(brecca)
+    for command in (
+        "add account physics cluster=brecca parent=root",
+        "add account lasers,optics cluster=brecca parent=physics",
+        "add user zoe account=lasers,optics cluster=brecca defaultaccount=optics",
+        "add user yan account=lasers cluster=brecca",
+    ):
+        cluster.run("sacctmgr", "-i", *command.split(" "))
+    capsys.readouterr()
+    call_command("slurm", "import", "brecca", "--json")
+    made = json.loads(capsys.readouterr().out)
+    assert made == {"projects": 3, "people": 2, "accounts": 2, "memberships": 3}
+    from allotment.people.models import Person
+    from allotment.projects.models import Project
+
+    assert Project.objects.get(pid="optics").parent.pid == "physics"
+    zoe = Person.objects.get(username="zoe")
+    assert zoe.institute.pid == "physics"
+    assert zoe.memberships.get(is_default_project=True).project.pid == "optics"
+    plan = sync(brecca, dry_run=True).plan
+    assert plan.load == "" and not [c for c in plan.commands if c.startswith("remove")]
+    call_command("slurm", "import", "brecca", "--json")
+    assert json.loads(capsys.readouterr().out) == {
+        "projects": 0, "people": 0, "accounts": 0, "memberships": 0
+    }  # fmt: skip
