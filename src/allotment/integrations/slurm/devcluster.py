@@ -146,6 +146,11 @@ AccountingStorageTRES=cpu,mem,node
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
 PriorityType=priority/multifactor
+# Usage counts exactly (no decay; Slurm then wants a reset period) and soon (every minute):
+# limits are computed from it at every sync.
+PriorityDecayHalfLife=0
+PriorityUsageResetPeriod=YEARLY
+PriorityCalcPeriod=1
 MessageTimeout=10
 SlurmdTimeout=30
 KillWait=5

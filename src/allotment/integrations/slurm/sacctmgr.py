@@ -53,6 +53,15 @@ class Cluster:
         )
         return Pending(command, child)
 
+    def start_sshare(self) -> "Pending":
+        """Slurm's usage count per association, in CPU minutes (GrpTRESRaw)."""
+        command = ["sshare", "-n", "-P", "-a", f"--clusters={self.name}",
+                   "-o", "Account,User,GrpTRESRaw"]  # fmt: skip
+        child = subprocess.Popen(
+            command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        return Pending(command, child)
+
 
 @dataclass
 class Pending:

@@ -39,6 +39,8 @@ class State:
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (parent, org)
     associations: set[tuple[str, str]] = field(default_factory=set)  # (user, account)
     defaults: dict[str, str] = field(default_factory=dict)  # user -> default account
+    limits: dict[str, int] = field(default_factory=dict)  # account -> GrpTRESMins cpu
+    used_minutes: dict[str, int] = field(default_factory=dict)  # observed: Slurm's count
 
 
 @dataclass
@@ -100,7 +102,37 @@ def desired(machine) -> State:
         wanted = account.default_project
         name = slurm_name(wanted.pid) if wanted is not None else None
         state.defaults[user] = name if name in member_of[user] else sorted(member_of[user])[0]
+    state.limits = remaining_minutes(machine, projects)
     return state
+
+
+def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
+    """What each project may still use on this machine, in its raw CPU minutes: the
+    remaining allocation of the project's CPU pool in the period covering today, divided by
+    this machine's scaling factor. Projects without such a pool are not limited."""
+    from datetime import date
+
+    from allotment.grants.models import AllocationPool
+    from allotment.grants.services import summarise
+    from allotment.resources.models import Metric, Resource
+
+    today = today or date.today()
+    found: dict[str, int] = {}
+    for resource in Resource.objects.filter(machine=machine, pool__metric=Metric.CORE_SECONDS):
+        if not resource.scaling_factor:
+            continue
+        pools = AllocationPool.objects.filter(
+            resource_pool_id=resource.pool_id,
+            project_id__in=list(projects),
+            period__start__lte=today,
+            period__end__gte=today,
+        )
+        unit = resource.pool.unit_size
+        for summary in summarise(pools):
+            left = max(summary.remaining, 0) * unit / resource.scaling_factor
+            name = slurm_name(summary.project)
+            found[name] = found.get(name, 0) + int(left // 60)
+    return found
 
 
 def observed(cluster: Cluster, while_waiting=None) -> State:
@@ -111,6 +143,10 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
         "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName"
     )
     users = cluster.start_rows("list", "user", "format=User,DefaultAccount")
+    limits = cluster.start_rows(
+        "show", "assoc", f"cluster={cluster.name}", "format=Account,User,GrpTRESMins"
+    )
+    usage = cluster.start_sshare()
     if while_waiting is not None:
         while_waiting()
     orgs = {row[0]: row[1] for row in accounts.rows()}
@@ -123,7 +159,22 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
     for user, default in users.rows():
         if user in with_assocs:
             state.defaults[user] = default
+    for account, user, tres in limits.rows():
+        cpu = _cpu(tres)
+        if not user and cpu is not None and account in state.accounts:
+            state.limits[account] = cpu
+    for row in usage.rows():
+        if len(row) == 3 and not row[1].strip():  # an account's row (sshare also prints a
+            state.used_minutes[row[0].strip()] = _cpu(row[2]) or 0  # "CLUSTER:" heading)
     return state
+
+
+def _cpu(tres: str) -> int | None:
+    """The cpu count of a TRES string (cpu=120,mem=...), None when not set."""
+    for part in tres.split(","):
+        if part.startswith("cpu="):
+            return int(part[4:])
+    return None
 
 
 def _depth(name: str, accounts: dict[str, tuple[str, str]]) -> int:
@@ -156,7 +207,8 @@ def plan(want: State, have: State, cluster: str) -> Plan:
             lines.append(f"Parent - '{parent}'")
             for name in sorted(children.get(parent, [])):
                 org = want.accounts[name][1]
-                lines.append(f"Account - '{name}':Description='{name}':Organization='{org}'")
+                limit = f":GrpTRESMins='cpu={want.limits[name]}'" if name in want.limits else ""
+                lines.append(f"Account - '{name}':Description='{name}':Organization='{org}'{limit}")
             for user in sorted(users_of.get(parent, [])):
                 lines.append(f"User - '{user}':DefaultAccount='{want.defaults.get(user, parent)}'")
         result.load = "\n".join(lines) + "\n"
@@ -175,6 +227,17 @@ def plan(want: State, have: State, cluster: str) -> Plan:
     for org, names in sorted(orgs.items()):
         result.commands.append(f"modify account where name={','.join(names)} "
                                f"set organization={org}")  # fmt: skip
+    # Limits of existing accounts (new ones got theirs in the load file: changing what the
+    # same sync added races in slurmdbd and can leave slurmctld's cache stale), grouped by
+    # value; a limit no longer wanted is cleared with -1.
+    limits: dict[int, list[str]] = defaultdict(list)
+    for name in sorted(set(want.limits) | set(have.limits)):
+        value = want.limits.get(name, -1)
+        if name in have.accounts and name in want.accounts and have.limits.get(name, -1) != value:
+            limits[value].append(name)
+    for value, names in sorted(limits.items()):
+        result.commands.append(f"modify account where name={','.join(names)} {where} "
+                               f"set GrpTRESMins=cpu={value}")  # fmt: skip
     # Default accounts of users who stay (new users got theirs in the load file).
     new_users = {u for u, _ in new_assocs} - {u for u, _ in have.associations}
     defaults: dict[str, list[str]] = defaultdict(list)
@@ -248,6 +311,10 @@ def sync(machine, dry_run: bool = False) -> Outcome:
     cluster = Cluster.of(machine)
     want: list[State] = []
     have = observed(cluster, while_waiting=lambda: want.append(desired(machine)))
+    # The limit is what Slurm has counted so far plus what the ledger says remains.
+    want[0].limits = {
+        name: have.used_minutes.get(name, 0) + left for name, left in want[0].limits.items()
+    }
     outcome = Outcome(plan(want[0], have, cluster.name))
     if dry_run or outcome.plan.empty:
         outcome.seconds = time.monotonic() - began

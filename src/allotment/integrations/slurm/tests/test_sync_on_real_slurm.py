@@ -57,7 +57,7 @@ def test_a_moved_project_moves_its_account(brecca, example):
 def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
     """sbatch as `user`; slurmctld learns new associations from slurmdbd a moment after a
     sync, so a refusal for an unknown account is retried for a few seconds."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while True:
         code, out = cluster.attempt(
             "sbatch", "--parsable", f"--uid={user}", f"--account={account}",
@@ -162,3 +162,51 @@ def test_a_cluster_populated_by_hand_is_adopted_and_then_in_sync(brecca, capsys)
     assert json.loads(capsys.readouterr().out) == {
         "projects": 0, "people": 0, "accounts": 0, "memberships": 0
     }  # fmt: skip
+
+
+def pending_reason(cluster: Cluster, job: str) -> tuple[str, str]:
+    out = cluster.run("squeue", "-h", "-j", job, "-o", "%T|%r").strip()
+    if not out:
+        return ("DONE", "")
+    state, reason = out.split("|")
+    return state, reason
+
+
+def test_an_allocation_run_out_holds_the_next_job_until_a_new_grant(brecca, example):
+    today = date.today()
+    period = save_validated(
+        AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
+                         end=date(today.year, 12, 31))
+    )  # fmt: skip
+    project_b = example.projects["ProjectB"]
+    grant = create_grant(project_b, example.scheme, period.start, period.end)
+    allocate(grant, period, example.pools["CPU Hours"], Decimal("0.01"))  # 36 core-seconds
+    outcome = sync(brecca)
+    assert "modify account where name=projectb cluster=brecca set GrpTRESMins=cpu=0" in (
+        outcome.applied
+    )  # 36 core-seconds are less than a whole minute
+    cluster = Cluster.of(brecca)
+    bob = unix_user("bob")
+    deadline = time.monotonic() + 60
+    while True:  # slurmctld hears of the limit from slurmdbd a moment after the sync
+        code, out = cluster.attempt(
+            "sbatch", "--parsable", f"--uid={bob}", "--account=projectb", "--time=1",
+            "--output=/dev/null", "--chdir=/tmp", "--wrap=sleep 1",
+        )  # fmt: skip
+        assert code == 0 or ("Invalid account" in out and time.monotonic() < deadline), out
+        if code == 0:
+            job = out.strip().split(";")[0]
+            break
+        time.sleep(0.3)
+    deadline = time.monotonic() + 20
+    while pending_reason(cluster, job) != ("PENDING", "AssocGrpCPUMinutesLimit"):
+        assert time.monotonic() < deadline, pending_reason(cluster, job)
+        time.sleep(0.3)
+    more = create_grant(project_b, example.scheme, period.start, period.end)
+    allocate(more, period, example.pools["CPU Hours"], Decimal(2))  # two more hours
+    outcome = sync(brecca)
+    assert any("set GrpTRESMins=cpu=" in c and "projectb" in c for c in outcome.applied)
+    deadline = time.monotonic() + 60
+    while pending_reason(cluster, job)[0] == "PENDING":
+        assert time.monotonic() < deadline, pending_reason(cluster, job)
+        time.sleep(0.3)
