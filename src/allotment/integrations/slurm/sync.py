@@ -140,29 +140,25 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
     state = State()
     accounts = cluster.start_rows("list", "account", "format=Account,Org")
     assocs = cluster.start_rows(
-        "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName"
+        "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName,GrpTRESMins"
     )
     users = cluster.start_rows("list", "user", "format=User,DefaultAccount")
-    limits = cluster.start_rows(
-        "show", "assoc", f"cluster={cluster.name}", "format=Account,User,GrpTRESMins"
-    )
     usage = cluster.start_sshare()
     if while_waiting is not None:
         while_waiting()
     orgs = {row[0]: row[1] for row in accounts.rows()}
-    for account, user, parent in assocs.rows():
+    for account, user, parent, tres in assocs.rows():
         if user:
             state.associations.add((user, account))
         elif account not in PROTECTED_ACCOUNTS:
             state.accounts[account] = (parent, orgs.get(account, ""))
+            cpu = _cpu(tres)
+            if cpu is not None:
+                state.limits[account] = cpu
     with_assocs = {u for u, _ in state.associations}
     for user, default in users.rows():
         if user in with_assocs:
             state.defaults[user] = default
-    for account, user, tres in limits.rows():
-        cpu = _cpu(tres)
-        if not user and cpu is not None and account in state.accounts:
-            state.limits[account] = cpu
     for row in usage.rows():
         if len(row) == 3 and not row[1].strip():  # an account's row (sshare also prints a
             state.used_minutes[row[0].strip()] = _cpu(row[2]) or 0  # "CLUSTER:" heading)
