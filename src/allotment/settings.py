@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "allotment.grants",
     "allotment.usage",
     "allotment.audit",
+    "allotment.agent",
     "allotment.demo",
     "allotment.cli",
 ]

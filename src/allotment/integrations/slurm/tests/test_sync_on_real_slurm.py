@@ -210,3 +210,17 @@ def test_an_allocation_run_out_holds_the_next_job_until_a_new_grant(brecca, exam
     while pending_reason(cluster, job)[0] == "PENDING":
         assert time.monotonic() < deadline, pending_reason(cluster, job)
         time.sleep(0.3)
+
+
+def test_the_agent_syncs_a_ledger_change_and_pulls_usage(brecca, example, capsys):
+    remove_member(example.projects["ProjectB"], example.people["bob"])
+    capsys.readouterr()
+    call_command("agent", "--once", "--json")
+    done = json.loads(capsys.readouterr().out)
+    assert [(d["machine"], d["step"], d["ok"]) for d in done] == [
+        ("brecca", "sync", True), ("brecca", "pull", True)
+    ]  # fmt: skip
+    assert done[0]["result"]["applied"] == [
+        "remove user where name=bob account=projectb cluster=brecca"
+    ]
+    assert ("bob", "projectb") not in observed(Cluster.of(brecca)).associations

@@ -1,0 +1,93 @@
+"""The agent: reconcile loops that keep engines equal to the ledger.
+
+Each tick looks at every machine run by an engine and runs what is due: a Slurm sync every
+`sync_every` seconds, and `settle` seconds after the ledger last changed (any new audit-log
+entry: every change to the ledger lands there), and a usage pull every `pull_every`
+seconds. Every step is idempotent and reads its state from the ledger and the engine, so
+killing the agent at any moment and starting it again loses nothing: a fresh agent simply
+finds everything due. One machine failing does not stop the others; its error is kept
+for the health report.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from auditlog.models import LogEntry
+
+from allotment.resources.models import Engine, Machine
+
+log = logging.getLogger("allotment.agent")
+
+
+@dataclass
+class MachineState:
+    last_sync: float | None = None
+    synced_change: int = 0  # the newest audit-log entry the last sync had seen
+    last_pull: float | None = None
+    last_error: str | None = None
+    runs: int = 0
+
+
+@dataclass
+class Agent:
+    sync_every: float = 900
+    pull_every: float = 300
+    settle: float = 10
+    sync: Callable | None = None  # injectable for tests; default: the Slurm sync
+    pull: Callable | None = None
+    machines: dict[str, MachineState] = field(default_factory=dict)
+    changed_at: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.sync is None:
+            from allotment.integrations.slurm.sync import sync as slurm_sync
+
+            self.sync = lambda machine: slurm_sync(machine).as_dict()
+        if self.pull is None:
+            from allotment.integrations.slurm.usage import pull
+
+            self.pull = pull
+
+    def tick(self, now: float | None = None) -> list[dict]:
+        """Run whatever is due now; return what ran."""
+        now = time.time() if now is None else now
+        newest = LogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        self.changed_at.setdefault(newest, now)
+        done = []
+        for machine in Machine.objects.filter(engine=Engine.SLURM).order_by("name"):
+            state = self.machines.setdefault(machine.name, MachineState())
+            changed = newest > state.synced_change
+            settled = now - self.changed_at[newest] >= self.settle
+            if (
+                state.last_sync is None
+                or now - state.last_sync >= self.sync_every
+                or (changed and settled)
+            ):
+                done.append(self._run("sync", machine, state, self.sync))
+                state.last_sync, state.synced_change = now, newest
+            if state.last_pull is None or now - state.last_pull >= self.pull_every:
+                done.append(self._run("pull", machine, state, self.pull))
+                state.last_pull = now
+        return done
+
+    def _run(self, what: str, machine, state: MachineState, step) -> dict:
+        state.runs += 1
+        try:
+            result = step(machine)
+            state.last_error = None
+            return {"machine": machine.name, "step": what, "ok": True, "result": result}
+        except Exception as e:  # one machine's failure must not stop the others
+            state.last_error = f"{what}: {e}"
+            log.exception("%s of %s failed", what, machine.name)
+            return {"machine": machine.name, "step": what, "ok": False, "error": str(e)}
+
+    def health(self) -> dict:
+        return {name: vars(state) for name, state in self.machines.items()}
+
+    def run_forever(self, interval: float = 5, report=print) -> None:
+        while True:
+            for item in self.tick():
+                report(item)
+            time.sleep(interval)
