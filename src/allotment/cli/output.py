@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from auditlog.context import set_extra_data
 from django.core.exceptions import ValidationError
 from django_typer.management import TyperCommand
@@ -23,6 +24,9 @@ from typer._click.exceptions import UsageError
 
 from allotment.core.numbers import plain
 from allotment.core.validation import error_messages
+
+# The --json option every read command takes.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class Failed(SystemExit):

@@ -6,7 +6,7 @@ import typer
 from django_typer.management import command
 
 from allotment.agent.loops import Agent
-from allotment.cli.output import AllotCommand, emit_json, say
+from allotment.cli.output import AllotCommand, JsonOption, emit_json, say
 
 
 class Command(AllotCommand):
@@ -19,7 +19,7 @@ class Command(AllotCommand):
         sync_every: Annotated[float, typer.Option(help="Seconds between syncs")] = 900,
         pull_every: Annotated[float, typer.Option(help="Seconds between usage pulls")] = 300,
         settle: Annotated[float, typer.Option(help="Seconds after a change before a sync")] = 10,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """Run the loops (Ctrl-C to stop; safe to kill at any moment)."""
         agent = Agent(sync_every=sync_every, pull_every=pull_every, settle=settle)

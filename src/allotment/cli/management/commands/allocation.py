@@ -6,15 +6,13 @@ from typing import Annotated
 import typer
 from django_typer.management import command
 
-from allotment.cli.output import AllotCommand, emit_json, fail, handles_errors, say
+from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, handles_errors, say
 from allotment.grants.models import AllocationPeriod, Grant
 from allotment.grants.services import allocate, project_pools
 from allotment.projects.services import get_project
 from allotment.resources.models import ResourcePool
 
 from .project import _pool_table
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class Command(AllotCommand):

@@ -7,7 +7,14 @@ import typer
 from django_typer.management import command
 
 from allotment.audit import services
-from allotment.cli.output import AllotCommand, emit_json, emit_table, fail, handles_errors
+from allotment.cli.output import (
+    AllotCommand,
+    JsonOption,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+)
 
 
 class Command(AllotCommand):
@@ -24,7 +31,7 @@ class Command(AllotCommand):
             datetime | None, typer.Option(help="ISO date or time", formats=None)
         ] = None,
         limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """List audit log entries, newest first."""
         rows = [
@@ -57,7 +64,7 @@ class Command(AllotCommand):
     def show(
         self,
         entry_id: Annotated[int, typer.Argument(help="Audit log entry id")],
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """Show one entry with every field it changed."""
         entry = services.entries().filter(pk=entry_id).first()

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from django_typer.management import group
 
-from allotment.cli.output import AllotCommand, emit_json, fail, say
+from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, say
 
 
 class Command(AllotCommand):
@@ -38,7 +38,7 @@ class Command(AllotCommand):
             say("Nothing of ours was running.")
 
     @slurm.command()
-    def status(self, as_json: Annotated[bool, typer.Option("--json")] = False):
+    def status(self, as_json: JsonOption = False):
         """Which components run, and what sinfo says."""
         from allotment.integrations.slurm import devcluster
 

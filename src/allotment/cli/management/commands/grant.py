@@ -6,7 +6,15 @@ from typing import Annotated
 import typer
 from django_typer.management import command
 
-from allotment.cli.output import AllotCommand, emit_json, emit_table, fail, handles_errors, say
+from allotment.cli.output import (
+    AllotCommand,
+    JsonOption,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    say,
+)
 from allotment.grants.models import Grant, Scheme
 from allotment.grants.services import create_grant
 from allotment.projects.services import get_project
@@ -22,7 +30,7 @@ class Command(AllotCommand):
     def list_(
         self,
         project: Annotated[str | None, typer.Option(help="Only this project's grants")] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """List grants."""
         grants = Grant.objects.select_related("project", "scheme").order_by("pk")

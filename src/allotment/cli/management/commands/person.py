@@ -6,13 +6,19 @@ import typer
 from django.db.models import Prefetch
 from django_typer.management import command
 
-from allotment.cli.output import AllotCommand, emit_json, emit_table, fail, handles_errors, say
+from allotment.cli.output import (
+    AllotCommand,
+    JsonOption,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    say,
+)
 from allotment.core.validation import save_validated
 from allotment.people.models import CareerLevel, Person
 from allotment.projects.models import ProjectMembership
 from allotment.projects.services import get_project
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class Command(AllotCommand):

@@ -6,13 +6,19 @@ import typer
 from django.db.models import Count
 from django_typer.management import command
 
-from allotment.cli.output import AllotCommand, emit_json, emit_table, fail, handles_errors, say
+from allotment.cli.output import (
+    AllotCommand,
+    JsonOption,
+    emit_json,
+    emit_table,
+    fail,
+    handles_errors,
+    say,
+)
 from allotment.grants.services import project_pools
 from allotment.people.models import Person
 from allotment.projects import services
 from allotment.projects.models import AllocationMode, Project, ProjectLevel
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _person(username: str) -> Person:

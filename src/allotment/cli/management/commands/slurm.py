@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from django_typer.management import command
 
-from allotment.cli.output import AllotCommand, emit_json, fail, handles_errors, say
+from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, handles_errors, say
 from allotment.resources.models import Engine, Machine
 
 
@@ -30,7 +30,7 @@ class Command(AllotCommand):
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
         dry_run: Annotated[bool, typer.Option(help="Print the plan, change nothing")] = False,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """Make the cluster's accounts, users and associations equal to the ledger."""
         from allotment.integrations.slurm import sync
@@ -68,7 +68,7 @@ class Command(AllotCommand):
         since: Annotated[
             str | None, typer.Option(help="Start from this time (YYYY-MM-DDTHH:MM:SS) instead")
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """Import finished jobs with `sacct --json` since the machine's watermark."""
         from allotment.integrations.slurm import usage
@@ -83,7 +83,7 @@ class Command(AllotCommand):
     def import_(
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
     ):
         """Adopt the cluster's accounts, users and associations into the ledger."""
         from allotment.integrations.slurm.adopt import adopt

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from allotment.cli.output import (
     AllotCommand,
+    JsonOption,
     cli_actor,
     emit_json,
     emit_table,
@@ -138,7 +139,7 @@ class Command(AllotCommand):
         ] = None,
         by: Annotated[By, typer.Option(help="Period")] = By.month,
         group_by: Annotated[GroupBy | None, typer.Option(help="Group rows by")] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOption = False,
         as_csv: Annotated[bool, typer.Option("--csv")] = False,
     ):
         """Usage per period: jobs, raw and used (scaled), in the pool's units."""
@@ -168,7 +169,7 @@ class Command(AllotCommand):
 
     @command()
     @handles_errors
-    def requeue(self, as_json: Annotated[bool, typer.Option("--json")] = False):
+    def requeue(self, as_json: JsonOption = False):
         """Retry quarantined records now that what they name may exist."""
         summary = ingest.requeue()
         if as_json:
@@ -194,7 +195,7 @@ class Command(AllotCommand):
 
     @command()
     @handles_errors
-    def quarantine(self, as_json: Annotated[bool, typer.Option("--json")] = False):
+    def quarantine(self, as_json: JsonOption = False):
         """List the records kept aside, with why."""
         rows = ingest.quarantine_rows()
         if as_json:
