@@ -26,7 +26,7 @@ class MachineState:
     last_sync: float | None = None
     synced_change: int = 0  # the newest audit-log entry the last sync had seen
     last_pull: float | None = None
-    last_error: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # step -> its last error
     runs: int = 0
 
 
@@ -53,7 +53,14 @@ class Agent:
     def tick(self, now: float | None = None) -> list[dict]:
         """Run whatever is due now; return what ran."""
         now = time.time() if now is None else now
-        newest = LogEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        # Ledger changes, not the agent's own records of its pulls.
+        newest = (
+            LogEntry.objects.exclude(content_type__app_label="usage")
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+            or 0
+        )
         self.changed_at.setdefault(newest, now)
         done = []
         for machine in Machine.objects.filter(engine=Engine.SLURM).order_by("name"):
@@ -65,8 +72,11 @@ class Agent:
                 or now - state.last_sync >= self.sync_every
                 or (changed and settled)
             ):
-                done.append(self._run("sync", machine, state, self.sync))
-                state.last_sync, state.synced_change = now, newest
+                ran = self._run("sync", machine, state, self.sync)
+                done.append(ran)
+                state.last_sync = now
+                if ran["ok"]:  # a failed sync stays due for the change it missed
+                    state.synced_change = newest
             if state.last_pull is None or now - state.last_pull >= self.pull_every:
                 done.append(self._run("pull", machine, state, self.pull))
                 state.last_pull = now
@@ -76,12 +86,17 @@ class Agent:
         state.runs += 1
         try:
             result = step(machine)
-            state.last_error = None
-            return {"machine": machine.name, "step": what, "ok": True, "result": result}
         except Exception as e:  # one machine's failure must not stop the others
-            state.last_error = f"{what}: {e}"
+            state.errors[what] = str(e)
             log.exception("%s of %s failed", what, machine.name)
             return {"machine": machine.name, "step": what, "ok": False, "error": str(e)}
+        failed = (result or {}).get("failed") if isinstance(result, dict) else None
+        if failed:  # commands the engine refused: the step ran but did not succeed
+            state.errors[what] = "; ".join(f["command"] for f in failed)
+            return {"machine": machine.name, "step": what, "ok": False,
+                    "error": state.errors[what], "result": result}  # fmt: skip
+        state.errors.pop(what, None)
+        return {"machine": machine.name, "step": what, "ok": True, "result": result}
 
     def health(self) -> dict:
         return {name: vars(state) for name, state in self.machines.items()}

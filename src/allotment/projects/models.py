@@ -152,6 +152,11 @@ class Project(TreeNode, LedgerModel):
                     f'The project id of "{stored}" cannot be edited; change it explicitly with '
                     f"`allot project set-pid {stored} {self.pid}`."
                 )
+        if self.pid and self.pid.lower() == "root":
+            errors.setdefault("pid", []).append(
+                'The project id "root" is reserved: batch systems (Slurm) name the top of '
+                "their account tree so."
+            )
         if self.pid:
             clash = (
                 Project.objects.filter(pid__iexact=self.pid)

@@ -64,7 +64,28 @@ def test_a_failing_machine_does_not_stop_the_others(example):
     done = agent.tick(now=1000)
     assert ran == [("sync", "tango"), ("pull", "tango")]
     assert [d["ok"] for d in done] == [False, False, True, True]
-    assert agent.health()["brecca"]["last_error"] == "pull: cluster unreachable"
+    assert agent.health()["brecca"]["errors"] == {
+        "sync": "cluster unreachable", "pull": "cluster unreachable"
+    }  # fmt: skip
+
+
+def test_a_failed_sync_is_retried_once_settled_not_after_the_full_period(example):
+    slurm_machines("brecca")
+    calls = []
+
+    def flaky_sync(machine):
+        calls.append("sync")
+        if len(calls) == 2:
+            raise RuntimeError("slurmdbd down")
+        return {}
+
+    agent = Agent(sync=flaky_sync, pull=lambda m: {}, sync_every=900, pull_every=3000, settle=10)
+    agent.tick(now=1000)
+    remove_member(example.projects["ProjectB"], example.people["bob"])
+    agent.tick(now=1001)
+    agent.tick(now=1012)  # due for the change: fails
+    agent.tick(now=1025)  # the change is still unsynced: tried again
+    assert calls == ["sync", "sync", "sync"]
 
 
 def test_machines_run_by_nothing_outside_allotment_are_left_alone(example):

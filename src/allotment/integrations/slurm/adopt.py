@@ -13,7 +13,6 @@ import pwd
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 
 from allotment.core.validation import save_validated
 from allotment.people.models import Person
@@ -26,12 +25,25 @@ from .sync import _depth, observed
 
 
 def _uid(username: str, category) -> int:
+    """The system's uid for a known user; else the first uid free in both the ledger and
+    the system's user database."""
+    taken = set(
+        Account.objects.filter(machine_category=category, date_deleted__isnull=True).values_list(
+            "uid", flat=True
+        )
+    )
     try:
-        return pwd.getpwnam(username).pw_uid
+        uid = pwd.getpwnam(username).pw_uid
+        if uid not in taken:
+            return uid
     except KeyError:
-        low, _ = settings.ALLOTMENT_UID_RANGE
-        top = Account.objects.filter(machine_category=category).aggregate(m=Max("uid"))["m"]
-        return max(low, (top or 0) + 1)
+        pass
+    low, high = settings.ALLOTMENT_UID_RANGE
+    system = {p.pw_uid for p in pwd.getpwall()}
+    for uid in range(low, high + 1):
+        if uid not in taken and uid not in system:
+            return uid
+    raise ValueError(f"No free uid left in {low}-{high}.")
 
 
 @transaction.atomic
@@ -51,7 +63,10 @@ def adopt(machine) -> dict[str, int]:
     for user in sorted({u for u, _ in have.associations}):
         if user == "root":
             continue
-        person = Person.objects.filter(username=user).first()
+        known = Account.objects.filter(
+            machine_category=category, username=user, date_deleted__isnull=True
+        ).first()
+        person = known.person if known else Person.objects.filter(username=user).first()
         if person is None:
             default = have.defaults.get(user)
             home = projects[default].institute if default in projects else None

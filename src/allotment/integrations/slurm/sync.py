@@ -107,31 +107,48 @@ def desired(machine) -> State:
 
 
 def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
-    """What each project may still use on this machine, in its raw CPU minutes: the
-    remaining allocation of the project's CPU pool in the period covering today, divided by
-    this machine's scaling factor. Projects without such a pool are not limited."""
+    """What each project may still use on this machine, in its raw CPU minutes.
+
+    For a project's CPU pool in the period covering today: the remaining allocation, split
+    between the machines feeding the pool by their share of its capacity (quantity x
+    scaling), in this machine's raw minutes. A project that has had a pool for this machine
+    but has none covering today may use nothing more. Only projects whose subtree draws on
+    their pool get a limit: Slurm applies an account's limit to all accounts below it, so a
+    private or capped project with sub-projects is left unlimited (their own pools limit
+    them). Projects that never had a pool are not limited.
+    """
     from datetime import date
 
     from allotment.grants.models import AllocationPool
     from allotment.grants.services import summarise
+    from allotment.projects.models import AllocationMode
     from allotment.resources.models import Metric, Resource
 
     today = today or date.today()
+    has_children = {p.parent_id for p in projects.values() if p.parent_id}
+    limitable = {
+        pk for pk, p in projects.items()
+        if pk not in has_children or p.allocation_mode == AllocationMode.SHARED
+    }  # fmt: skip
     found: dict[str, int] = {}
-    for resource in Resource.objects.filter(machine=machine, pool__metric=Metric.CORE_SECONDS):
-        if not resource.scaling_factor:
+    mine = Resource.objects.filter(machine=machine, pool__metric=Metric.CORE_SECONDS)
+    for pool_id in mine.values_list("pool_id", flat=True).distinct():
+        resources = list(Resource.objects.filter(pool_id=pool_id).select_related("pool"))
+        total = sum(r.quantity * r.scaling_factor for r in resources)
+        here = [r for r in resources if r.machine_id == machine.pk and r.scaling_factor]
+        if not total or not here:
             continue
-        pools = AllocationPool.objects.filter(
-            resource_pool_id=resource.pool_id,
-            project_id__in=list(projects),
-            period__start__lte=today,
-            period__end__gte=today,
-        )
-        unit = resource.pool.unit_size
-        for summary in summarise(pools):
-            left = max(summary.remaining, 0) * unit / resource.scaling_factor
+        unit = resources[0].pool.unit_size
+        pools = AllocationPool.objects.filter(resource_pool_id=pool_id, project_id__in=limitable)
+        for name in {slurm_name(pid) for pid in pools.values_list("project__pid", flat=True)}:
+            found.setdefault(name, 0)  # had a pool for this machine: limited from now on
+        for summary in summarise(pools.filter(period__start__lte=today, period__end__gte=today)):
+            left = max(summary.remaining, 0) * unit  # base units (core-seconds) of the pool
+            minutes = 0
+            for r in here:  # each resource's share of what is left, in its raw seconds
+                minutes += left * (r.quantity * r.scaling_factor / total) / r.scaling_factor
             name = slurm_name(summary.project)
-            found[name] = found.get(name, 0) + int(left // 60)
+            found[name] += int(minutes // 60)
     return found
 
 
@@ -319,20 +336,36 @@ def sync(machine, dry_run: bool = False) -> Outcome:
         with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
             f.write(outcome.plan.load)
         try:
-            cluster.run("sacctmgr", "-i", "load", f"file={f.name}")
+            code, text = cluster.attempt("sacctmgr", "-i", "load", f"file={f.name}")
         finally:
             Path(f.name).unlink(missing_ok=True)
-        outcome.applied.append("load file=<plan>")
+        if code == 0:
+            outcome.applied.append("load file=<plan>")
+        else:  # the modifications and removals below do not depend on the additions
+            outcome.failed.append({"command": "load file=<plan>", "reason": text[-300:]})
     for command in outcome.plan.commands:
-        code, text = cluster.attempt("sacctmgr", "-i", *_split(command))
-        if command.startswith("remove") and BLOCKED.search(text):
-            outcome.deferred.append({"command": command, "reason": text[-300:]})
-        elif code != 0:
-            outcome.failed.append({"command": command, "reason": text[-300:]})
-        else:
-            outcome.applied.append(command)
+        _apply(cluster, command, outcome)
     outcome.seconds = time.monotonic() - began
     return outcome
+
+
+NAMES = re.compile(r"name=([^ ]+)")
+
+
+def _apply(cluster: Cluster, command: str, outcome: Outcome) -> None:
+    code, text = cluster.attempt("sacctmgr", "-i", *_split(command))
+    if command.startswith("remove") and BLOCKED.search(text):
+        names = NAMES.search(command).group(1).split(",")
+        if len(names) > 1:
+            # Slurm refuses the whole group for one name's running jobs: try each alone.
+            for name in names:
+                _apply(cluster, NAMES.sub(f"name={name}", command, count=1), outcome)
+            return
+        outcome.deferred.append({"command": command, "reason": text[-300:]})
+    elif code != 0:
+        outcome.failed.append({"command": command, "reason": text[-300:]})
+    else:
+        outcome.applied.append(command)
 
 
 def _split(command: str) -> list[str]:

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from allotment.usage import ingest
@@ -21,48 +21,62 @@ from .sacctmgr import Cluster, SlurmError
 
 FORMAT = "sacct-json"
 OVERLAP = 3600
+WINDOW = 7 * 86400  # one sacct query per week of history: slurmdbd may cap a query's range
 STATES = "CD,CA,F,TO,NF,OOM,PR,DL,BF"
 
 
 def watermark(machine) -> int | None:
-    for run in ImportRun.objects.filter(
-        format=FORMAT, machine_name=machine.name, finished__isnull=False
-    ).order_by("-started")[:20]:
-        until = (run.summary or {}).get("until")
-        if until:
-            return int(until)
-    return None
+    run = (
+        ImportRun.objects.filter(format=FORMAT, machine_name=machine.name, finished__isnull=False)
+        .filter(summary__has_key="until")
+        .order_by("-started")
+        .first()
+    )
+    until = (run.summary or {}).get("until") if run else None
+    return int(until) if until else None
 
 
-def _local(ts: int, zone: str) -> str:
-    return datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M:%S")
+def _utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def pull(machine, since: str | None = None, now: int | None = None) -> dict:
+    """Import jobs that ended since the watermark (or `since`), a week of history at a time,
+    moving the watermark after each week. Times are given to sacct in UTC (TZ=UTC)."""
     cluster = Cluster.of(machine)
     now = now or int(time.time())
     if since:
-        start = since
+        start = int(datetime.fromisoformat(since).replace(
+            tzinfo=zoneinfo.ZoneInfo(machine.time_zone)).timestamp())  # fmt: skip
     else:
         mark = watermark(machine)
-        start = _local(mark - OVERLAP, machine.time_zone) if mark else "1970-01-02T00:00:00"
-    end = _local(now, machine.time_zone)
-    try:
-        out = cluster.run(
-            "sacct", "--json", "--allusers", f"--clusters={cluster.name}",
-            f"--starttime={start}", f"--endtime={end}", f"--state={STATES}",
+        first = datetime.combine(machine.start_date, datetime.min.time(), UTC).timestamp()
+        start = mark - OVERLAP if mark else min(int(first), now - OVERLAP)
+    total: dict = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "quarantined": 0,
+                   "rejected": 0, "running": 0, "windows": 0}  # fmt: skip
+    env = {**cluster.env(), "TZ": "UTC"}
+    while start < now:
+        end = min(start + WINDOW, now)
+        done = subprocess.run(
+            ["sacct", "--json", "--allusers", f"--clusters={cluster.name}",
+             f"--starttime={_utc(start)}", f"--endtime={_utc(end)}", f"--state={STATES}"],
+            env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-    except (SlurmError, subprocess.TimeoutExpired) as e:
-        raise SlurmError(f"reading usage from {cluster.name}: {e}") from e
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        f.write(out)
-    try:
-        options = ingest.Options(format=FORMAT, machine=machine.name)
-        summary = ingest.import_files([Path(f.name)], options)
-    finally:
-        Path(f.name).unlink(missing_ok=True)
-    run = ImportRun.objects.filter(format=FORMAT, machine_name=machine.name).latest("started")
-    run.sources = f"sacct --json {start} .. {end} on {cluster.name}"
-    run.summary = summary.as_dict() | {"until": now}
-    run.save(update_fields=["sources", "summary"])
-    return run.summary
+        if done.returncode != 0:
+            raise SlurmError(f"reading usage from {cluster.name}: {done.stderr.strip()}")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(done.stdout)
+        try:
+            options = ingest.Options(format=FORMAT, machine=machine.name)
+            summary = ingest.import_files([Path(f.name)], options)
+        finally:
+            Path(f.name).unlink(missing_ok=True)
+        run = ImportRun.objects.filter(format=FORMAT, machine_name=machine.name).latest("started")
+        run.sources = f"sacct --json {_utc(start)} .. {_utc(end)} UTC on {cluster.name}"
+        run.summary = summary.as_dict() | {"until": end}
+        run.save(update_fields=["sources", "summary"])
+        for key in total:
+            total[key] += run.summary.get(key, 0) if key != "windows" else 1
+        start = end
+    total["until"] = now
+    return total

@@ -150,3 +150,9 @@ def test_pids_differing_only_in_case_are_refused(example):
         'The project id "PROJECTA" differs from the existing "ProjectA" only in case; batch '
         "systems could not tell them apart."
     ]
+
+
+def test_root_is_not_a_project_id(example):
+    with pytest.raises(ValidationError) as e:
+        create_project("Root", "Root", parent=example.projects["InstituteA"])
+    assert e.value.message_dict["pid"][0].startswith('The project id "root" is reserved')

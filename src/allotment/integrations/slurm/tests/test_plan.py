@@ -89,3 +89,20 @@ def test_the_ledger_becomes_the_desired_state(example):
     assert ("bob", "projectb") in want.associations
     assert want.defaults["bob"] == "projecta"
     assert want.defaults["dana"] == "instituteb"  # her only membership
+
+
+def test_an_allocation_is_split_between_the_machines_feeding_its_pool(example):
+    from datetime import date
+
+    from allotment.integrations.slurm.sync import remaining_minutes
+    from allotment.projects.models import Project
+
+    projects = {p.pk: p for p in Project.objects.all()}
+    brecca, tango = Machine.objects.get(name="brecca"), Machine.objects.get(name="tango")
+    june = date(2100, 6, 1)
+    # 60 hours: brecca holds 4/7 of the pool's capacity, tango 3/7 at scaling 1.5.
+    assert remaining_minutes(brecca, projects, june) == {"projecta": 2057}
+    assert remaining_minutes(tango, projects, june) == {"projecta": 1028}
+    assert 2057 * 60 + 1028 * 60 * 1.5 <= 60 * 3600
+    # After the period, a project that had an allocation may use nothing more.
+    assert remaining_minutes(brecca, projects, date(2101, 6, 1)) == {"projecta": 0}

@@ -60,7 +60,7 @@ def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
     deadline = time.monotonic() + 60
     while True:
         code, out = cluster.attempt(
-            "sbatch", "--parsable", f"--uid={user}", f"--account={account}",
+            "sbatch", "--parsable", f"--uid={user}", f"--account={account}", "--time=2",
             "--output=/dev/null", "--chdir=/tmp", f"--wrap=sleep {seconds}",
         )  # fmt: skip
         if code == 0:
@@ -80,14 +80,20 @@ def run_job(cluster: Cluster, user: str, account: str, seconds: int = 1) -> str:
     raise AssertionError(f"job {job} did not finish: {state!r}")
 
 
-def test_a_real_job_is_pulled_and_charged_once(brecca, example):
+def this_years_pool(example, pid: str, hours: Decimal):
+    """An allocation for the period covering today (the example site's is in 2100)."""
     today = date.today()
-    period = save_validated(
+    period = AllocationPeriod.objects.filter(name=str(today.year)).first() or save_validated(
         AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
                          end=date(today.year, 12, 31))
     )  # fmt: skip
-    grant = create_grant(example.projects["ProjectA"], example.scheme, period.start, period.end)
-    pool = allocate(grant, period, example.pools["CPU Hours"], Decimal(100)).allocation_pool
+    grant = create_grant(example.projects[pid], example.scheme, period.start, period.end)
+    return allocate(grant, period, example.pools["CPU Hours"], hours).allocation_pool
+
+
+def test_a_real_job_is_pulled_and_charged_once(brecca, example):
+    pool = this_years_pool(example, "ProjectA", Decimal(100))
+    sync(brecca)  # the new allocation becomes projecta's limit
     cluster = Cluster.of(brecca)
     job = run_job(cluster, unix_user("alice"), "projecta")
     from allotment.integrations.slurm.usage import pull
@@ -112,6 +118,8 @@ def test_a_real_job_is_pulled_and_charged_once(brecca, example):
 
 
 def test_removing_an_association_with_a_running_job_is_deferred(brecca, example):
+    this_years_pool(example, "ProjectA", Decimal(100))
+    sync(brecca)
     cluster = Cluster.of(brecca)
     user = unix_user("chen")
     job = submit(cluster, user, "projecta", 60)
@@ -173,14 +181,7 @@ def pending_reason(cluster: Cluster, job: str) -> tuple[str, str]:
 
 
 def test_an_allocation_run_out_holds_the_next_job_until_a_new_grant(brecca, example):
-    today = date.today()
-    period = save_validated(
-        AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
-                         end=date(today.year, 12, 31))
-    )  # fmt: skip
-    project_b = example.projects["ProjectB"]
-    grant = create_grant(project_b, example.scheme, period.start, period.end)
-    allocate(grant, period, example.pools["CPU Hours"], Decimal("0.01"))  # 36 core-seconds
+    this_years_pool(example, "ProjectB", Decimal("0.01"))  # 36 core-seconds
     outcome = sync(brecca)
     assert "modify account where name=projectb cluster=brecca set GrpTRESMins=cpu=0" in (
         outcome.applied
@@ -202,8 +203,7 @@ def test_an_allocation_run_out_holds_the_next_job_until_a_new_grant(brecca, exam
     while pending_reason(cluster, job) != ("PENDING", "AssocGrpCPUMinutesLimit"):
         assert time.monotonic() < deadline, pending_reason(cluster, job)
         time.sleep(0.3)
-    more = create_grant(project_b, example.scheme, period.start, period.end)
-    allocate(more, period, example.pools["CPU Hours"], Decimal(2))  # two more hours
+    this_years_pool(example, "ProjectB", Decimal(2))  # two more hours
     outcome = sync(brecca)
     assert any("set GrpTRESMins=cpu=" in c and "projectb" in c for c in outcome.applied)
     deadline = time.monotonic() + 60
