@@ -28,9 +28,3 @@ def error_messages(error: ValidationError) -> list[str]:
         for message in errors:
             lines.append(message if field == NON_FIELD_ERRORS else f"{field}: {message}")
     return lines
-
-
-def require(condition: bool, message: str, field: str | None = None) -> None:
-    """Raise a ValidationError carrying `message` (on `field`) unless `condition` holds."""
-    if not condition:
-        raise ValidationError({field: message} if field else message)

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
@@ -133,8 +134,6 @@ def allocate(
     grant: Grant, period: AllocationPeriod, resource_pool, quantity: Decimal, description: str = ""
 ) -> Allocation:
     """Add `quantity` to the grant's project's pool for the period, creating the pool if new."""
-    from django.db import transaction
-
     with transaction.atomic():
         pool = AllocationPool.objects.filter(
             project=grant.project, period=period, resource_pool=resource_pool

@@ -39,12 +39,6 @@ class MachineKind(models.TextChoices):
     STORAGE = "storage", "Storage"
 
 
-def _time_zone_choices():
-    import zoneinfo
-
-    return [(z, z) for z in sorted(zoneinfo.available_timezones())]
-
-
 class Engine(models.TextChoices):
     LOCAL = "local", "Local (nothing outside Allotment)"
     SLURM = "slurm", "Slurm"
@@ -162,10 +156,6 @@ class Account(LedgerModel):
     def __str__(self) -> str:
         return f"{self.username}@{self.machine_category}"
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.date_deleted is not None
-
     def clean(self) -> None:
         if self.machine_category_id is None or self.person_id is None:
             return
@@ -240,10 +230,6 @@ class ResourcePool(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def to_units(self, base_amount) -> Decimal:
-        """An amount in the metric's base units (core-seconds, bytes) in the pool's units."""
-        return Decimal(base_amount) / self.unit_size
 
     @property
     def capacity(self) -> Decimal:

@@ -1,7 +1,7 @@
 """Days in the site's time zone, and splitting an amount across them exactly."""
 
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 
@@ -62,14 +62,6 @@ class DayClock:
 
 def to_date(ordinal: int) -> date:
     return date.fromordinal(ordinal)
-
-
-def epoch_of(day: date, clock: DayClock | None = None) -> int:
-    return (clock or DayClock()).start(day.toordinal())
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 ONE_DAY = timedelta(days=1)

@@ -40,27 +40,21 @@ class Cluster:
         )
         return done.returncode, (done.stdout + done.stderr).strip()
 
-    def rows(self, *args: str) -> list[list[str]]:
-        """`sacctmgr -n -P ...` output as lists of fields."""
-        out = self.run("sacctmgr", "-n", "-P", *args)
-        return [line.split("|") for line in out.splitlines() if line.strip()]
-
-    def start_rows(self, *args: str) -> "Pending":
-        """Start `sacctmgr -n -P ...` now; read its rows later (queries run side by side)."""
-        command = ["sacctmgr", "-n", "-P", *args]
+    def start(self, *command: str) -> "Pending":
+        """Start a '|'-separated query now; read its rows later (queries run side by side)."""
         child = subprocess.Popen(
             command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        return Pending(command, child)
+        return Pending(list(command), child)
+
+    def start_rows(self, *args: str) -> "Pending":
+        """`sacctmgr -n -P ...`."""
+        return self.start("sacctmgr", "-n", "-P", *args)
 
     def start_sshare(self) -> "Pending":
         """Slurm's usage count per association, in CPU minutes (GrpTRESRaw)."""
-        command = ["sshare", "-n", "-P", "-a", f"--clusters={self.name}",
-                   "-o", "Account,User,GrpTRESRaw"]  # fmt: skip
-        child = subprocess.Popen(
-            command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        return Pending(command, child)
+        return self.start("sshare", "-n", "-P", "-a", f"--clusters={self.name}",
+                          "-o", "Account,User,GrpTRESRaw")  # fmt: skip
 
 
 @dataclass
