@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_typer",
     "auditlog",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "allotment.core",
     "allotment.projects",
     "allotment.people",
@@ -63,11 +66,17 @@ INSTALLED_APPS = [
     "allotment.usage",
     "allotment.audit",
     "allotment.agent",
+    "allotment.access",
+    "allotment.applications",
+    "allotment.api",
+    "allotment.web",
+    "allotment.ops",
     "allotment.demo",
     "allotment.cli",
 ]
 
 MIDDLEWARE = [
+    "allotment.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -121,7 +130,66 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:dashboard"
+LOGOUT_REDIRECT_URL = "web:login"
+
+# Sign-in through an OpenID Connect provider, when one is configured
+# (ALLOTMENT_OIDC_ISSUER or the endpoint URLs, with a client id and secret).
+OIDC_RP_CLIENT_ID = os.environ.get("ALLOTMENT_OIDC_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = os.environ.get("ALLOTMENT_OIDC_CLIENT_SECRET", "")
+    OIDC_RP_SIGN_ALGO = os.environ.get("ALLOTMENT_OIDC_SIGN_ALGO", "RS256")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("ALLOTMENT_OIDC_AUTHORIZATION_ENDPOINT", "")
+    OIDC_OP_TOKEN_ENDPOINT = os.environ.get("ALLOTMENT_OIDC_TOKEN_ENDPOINT", "")
+    OIDC_OP_USER_ENDPOINT = os.environ.get("ALLOTMENT_OIDC_USER_ENDPOINT", "")
+    OIDC_OP_JWKS_ENDPOINT = os.environ.get("ALLOTMENT_OIDC_JWKS_ENDPOINT", "")
+    # Only people already in the ledger may sign in: matched by username claim, not created.
+    OIDC_CREATE_USER = False
+    AUTHENTICATION_BACKENDS.append("allotment.web.oidc.LedgerOIDCBackend")
+
+# Mail for workflows: printed to the console unless a backend is configured;
+# ALLOTMENT_EMAIL_FILE_PATH keeps each message as a file (development and tests).
+DEFAULT_FROM_EMAIL = os.environ.get("ALLOTMENT_FROM_EMAIL", "allotment@localhost")
+SITE_URL = os.environ.get("ALLOTMENT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if os.environ.get("ALLOTMENT_EMAIL_FILE_PATH"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["ALLOTMENT_EMAIL_FILE_PATH"]
+elif os.environ.get("ALLOTMENT_EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["ALLOTMENT_EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("ALLOTMENT_EMAIL_PORT", "25"))
+    EMAIL_HOST_USER = os.environ.get("ALLOTMENT_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("ALLOTMENT_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = _env_bool("ALLOTMENT_EMAIL_TLS")
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "allotment.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "allotment.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Allotment API",
+    "DESCRIPTION": "The ledger of a research-computing site: people, projects, grants, "
+    "allocations and usage. Send `Authorization: Bearer TOKEN` (`allot token create USERNAME`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = os.environ.get("ALLOTMENT_TIME_ZONE", "UTC")

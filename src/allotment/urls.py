@@ -1,10 +1,16 @@
-"""URL map. The portal and API arrive with their own issues; until then / is the admin."""
+"""URL map: the portal at /, workflows under /apply/, the API under /api/, the admin,
+and the operations endpoints (/metrics, /healthz)."""
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", include("allotment.ops.urls")),
+    path("api/", include("allotment.api.urls")),
+    path("apply/", include("allotment.applications.urls")),
     path("admin/", admin.site.urls),
+    path("", include("allotment.web.urls")),
 ]
+if settings.OIDC_ENABLED:
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

@@ -63,8 +63,12 @@ def report(
     date_to: date | None = None,
     by: str = "month",
     group_by: str | None = None,
+    viewer=None,
 ) -> list[dict]:
     """Usage per period (and group): jobs, raw and used in the pool's units.
+
+    With a `viewer`, only the usage that person may see is counted (access.policy), and a
+    project they may not see is answered as if it did not exist.
 
     The database groups on plain columns (day or month, and the group's id); months are
     merged into quarters and years, and ids turned into names, here. That keeps every
@@ -85,8 +89,13 @@ def report(
     )
     table = MonthlyUsage if bucket == "month" and whole_months else DailyUsage
     rows = table.objects.filter(resource_pool=resource_pool)
+    if viewer is not None:
+        from allotment.access.policy import visible_projects, visible_usage
+
+        rows = visible_usage(viewer, rows)
     if project:
-        root = Project.objects.filter(pid=project).first()
+        projects = Project.objects.all() if viewer is None else visible_projects(viewer)
+        root = projects.filter(pid=project).first()
         if root is None:
             raise ValidationError(f'There is no project "{project}".')
         if subtree:

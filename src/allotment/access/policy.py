@@ -1,0 +1,214 @@
+"""Who may see and do what: the one permission model of the pages, the API and workflows.
+
+Roles come from the ledger itself, not from Django groups, so that granting someone a role
+is the same act as recording it (a membership flag), and the audit log shows it:
+
+- a *site administrator* (an active person with `is_superuser` or `is_staff`) sees and
+  does everything;
+- a *leader* of a project acts on its whole subtree (an institute leader is the leader of
+  a root project): sees it, manages its members, creates sub-projects, approves
+  applications, and sees its institute's people;
+- a *supervisor* of a project manages that project's members and sees its usage;
+- a *member* sees their projects, those projects' members and usage, and their own data;
+- anyone signed in sees their own profile; anonymous people see nothing.
+
+Every function answers with a queryset or a bool built from a handful of queries, so a
+list endpoint filters in the database and never loops over objects in Python.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet
+
+from allotment.projects.models import Project, ProjectMembership
+
+if TYPE_CHECKING:
+    from allotment.people.models import Person
+
+
+def _signed_in(person) -> bool:
+    return (
+        person is not None
+        and getattr(person, "is_authenticated", False)
+        and person.is_active
+        and not getattr(person, "is_locked", False)
+    )
+
+
+def is_site_admin(person) -> bool:
+    return _signed_in(person) and (person.is_superuser or person.is_staff)
+
+
+def _cache(person, key: str, compute):
+    """Per-request memo on the person object: a page asks the same question many times."""
+    store = person.__dict__.setdefault("_access_cache", {})
+    if key not in store:
+        store[key] = compute()
+    return store[key]
+
+
+def led_project_ids(person) -> frozenset[int]:
+    """Projects whose leader the person is, with their whole subtrees."""
+    if not _signed_in(person):
+        return frozenset()
+
+    def compute():
+        roots = list(
+            ProjectMembership.objects.filter(person=person, is_leader=True).values_list(
+                "project_id", flat=True
+            )
+        )
+        if not roots:
+            return frozenset()
+        ids: set[int] = set()
+        for root in roots:
+            if root not in ids:
+                ids.update(Project.objects.subtree(root).values_list("pk", flat=True))
+        return frozenset(ids)
+
+    return _cache(person, "led", compute)
+
+
+def managed_project_ids(person) -> frozenset[int] | None:
+    """Projects whose members the person may manage; None means every project."""
+    if is_site_admin(person):
+        return None
+    if not _signed_in(person):
+        return frozenset()
+
+    def compute():
+        supervised = ProjectMembership.objects.filter(
+            person=person, is_supervisor=True
+        ).values_list("project_id", flat=True)
+        return led_project_ids(person) | frozenset(supervised)
+
+    return _cache(person, "managed", compute)
+
+
+def visible_project_ids(person) -> frozenset[int] | None:
+    """Projects the person may see (page, members, grants, usage); None means all."""
+    if is_site_admin(person):
+        return None
+    if not _signed_in(person):
+        return frozenset()
+
+    def compute():
+        own = ProjectMembership.objects.filter(person=person).values_list(
+            "project_id", flat=True
+        )
+        return managed_project_ids(person) | frozenset(own)
+
+    return _cache(person, "visible", compute)
+
+
+def led_institute_ids(person) -> frozenset[int]:
+    """Institutes (roots) inside the person's led subtrees: their people are visible."""
+    led = led_project_ids(person)
+    if not led:
+        return frozenset()
+    return frozenset(
+        Project.objects.filter(pk__in=led, parent__isnull=True).values_list("pk", flat=True)
+    )
+
+
+def _filter_ids(queryset: QuerySet, ids: frozenset[int] | None, field: str) -> QuerySet:
+    if ids is None:
+        return queryset
+    return queryset.filter(**{f"{field}__in": ids})
+
+
+def visible_projects(person, queryset: QuerySet | None = None) -> QuerySet:
+    queryset = Project.objects.all() if queryset is None else queryset
+    return _filter_ids(queryset, visible_project_ids(person), "pk")
+
+
+def managed_projects(person, queryset: QuerySet | None = None) -> QuerySet:
+    queryset = Project.objects.all() if queryset is None else queryset
+    return _filter_ids(queryset, managed_project_ids(person), "pk")
+
+
+def can_view_project(person, project: Project | int) -> bool:
+    ids = visible_project_ids(person)
+    return ids is None or _pk(project) in ids
+
+
+def can_manage_members(person, project: Project | int) -> bool:
+    ids = managed_project_ids(person)
+    return ids is None or _pk(project) in ids
+
+
+def can_lead(person, project: Project | int) -> bool:
+    """Leader rights (create sub-projects, approve applications) over the project."""
+    return is_site_admin(person) or _pk(project) in led_project_ids(person)
+
+
+def visible_people(person, queryset: QuerySet | None = None) -> QuerySet:
+    """Oneself, the members of visible projects, and the people of led institutes."""
+    from allotment.people.models import Person
+
+    queryset = Person.objects.all() if queryset is None else queryset
+    if is_site_admin(person):
+        return queryset
+    if not _signed_in(person):
+        return queryset.none()
+    projects = visible_project_ids(person)
+    member_ids = ProjectMembership.objects.filter(project_id__in=projects).values("person_id")
+    return queryset.filter(
+        Q(pk=person.pk) | Q(pk__in=member_ids) | Q(institute_id__in=led_institute_ids(person))
+    )
+
+
+def can_view_person(person, other: Person | int) -> bool:
+    if _signed_in(person) and _pk(other) == person.pk:
+        return True
+    return visible_people(person).filter(pk=_pk(other)).exists()
+
+
+def can_edit_person(person, other: Person | int) -> bool:
+    """Site administrators, and leaders of the person's institute."""
+    if is_site_admin(person):
+        return True
+    from allotment.people.models import Person
+
+    institutes = led_institute_ids(person)
+    return bool(institutes) and Person.objects.filter(
+        pk=_pk(other), institute_id__in=institutes
+    ).exists()
+
+
+def visible_memberships(person, queryset: QuerySet | None = None) -> QuerySet:
+    queryset = ProjectMembership.objects.all() if queryset is None else queryset
+    if is_site_admin(person):
+        return queryset
+    if not _signed_in(person):
+        return queryset.none()
+    return queryset.filter(
+        Q(project_id__in=visible_project_ids(person)) | Q(person_id=person.pk)
+    )
+
+
+def visible_usage(person, queryset: QuerySet) -> QuerySet:
+    """Usage facts (DailyUsage, MonthlyUsage, Job): of visible projects, or one's own.
+
+    Facts are filtered on the project that submitted them, and, for the projects whose
+    pools were charged, on the charged project too: a leader sees what sub-projects drew
+    from their pool.
+    """
+    if is_site_admin(person):
+        return queryset
+    if not _signed_in(person):
+        return queryset.none()
+    ids = visible_project_ids(person)
+    fields = {f.name for f in queryset.model._meta.get_fields()}
+    condition = Q(person_id=person.pk)
+    if "submitted_project" in fields:
+        condition |= Q(submitted_project_id__in=ids) | Q(charged_project_id__in=ids)
+    else:
+        condition |= Q(project_id__in=ids)
+    return queryset.filter(condition)
+
+
+def _pk(obj) -> int:
+    return obj if isinstance(obj, int) else obj.pk
