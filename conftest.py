@@ -33,3 +33,25 @@ def example(db):
         grant2 = Grant.objects.get(project__pid="ProjectD")
 
     return Example
+
+
+def _is_transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")):
+        return True
+    names = getattr(item, "fixturenames", ())
+    return "transactional_db" in names or "live_server" in names
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A transactional test (live server, threads, real concurrency) ends by flushing every
+    table; load the example site again afterwards, so every other test still starts from it."""
+    result = yield
+    if _is_transactional(item):
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            if not site.is_loaded():
+                site.load()
+    return result

@@ -95,9 +95,7 @@ def visible_project_ids(person) -> frozenset[int] | None:
         return frozenset()
 
     def compute():
-        own = ProjectMembership.objects.filter(person=person).values_list(
-            "project_id", flat=True
-        )
+        own = ProjectMembership.objects.filter(person=person).values_list("project_id", flat=True)
         return managed_project_ids(person) | frozenset(own)
 
     return _cache(person, "visible", compute)
@@ -173,9 +171,10 @@ def can_edit_person(person, other: Person | int) -> bool:
     from allotment.people.models import Person
 
     institutes = led_institute_ids(person)
-    return bool(institutes) and Person.objects.filter(
-        pk=_pk(other), institute_id__in=institutes
-    ).exists()
+    return (
+        bool(institutes)
+        and Person.objects.filter(pk=_pk(other), institute_id__in=institutes).exists()
+    )
 
 
 def visible_memberships(person, queryset: QuerySet | None = None) -> QuerySet:
@@ -184,9 +183,7 @@ def visible_memberships(person, queryset: QuerySet | None = None) -> QuerySet:
         return queryset
     if not _signed_in(person):
         return queryset.none()
-    return queryset.filter(
-        Q(project_id__in=visible_project_ids(person)) | Q(person_id=person.pk)
-    )
+    return queryset.filter(Q(project_id__in=visible_project_ids(person)) | Q(person_id=person.pk))
 
 
 def visible_usage(person, queryset: QuerySet) -> QuerySet:

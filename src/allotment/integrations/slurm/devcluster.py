@@ -193,6 +193,19 @@ def _save_pids(where: Layout, pids: dict[str, int]) -> None:
     where.pids.write_text(json.dumps(pids, indent=1))
 
 
+def running(name: str, pid: int) -> bool:
+    """Alive and still the program we started: a recorded pid may since have been reused
+    by an unrelated process, which must never be signalled."""
+    if not pid or not alive(pid):
+        return False
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+    program = "slurmd" if name.startswith("slurmd-") else name
+    return Path(argv0).name == program
+
+
 def alive(pid: int) -> bool:
     """Running, and not a zombie waiting to be reaped (which counts as stopped)."""
     try:
@@ -255,7 +268,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         pids["munged"] = _pid_from(Path("/run/munge/munged.pid"))
         log("started munge")
 
-    if not alive(pids.get("mariadbd", 0)):
+    if not running("mariadbd", pids.get("mariadbd", 0)):
         mysql = where.mysql_root / "mysql"
         mysql.mkdir(parents=True, exist_ok=True)
         where.mysql_socket.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +310,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         )  # fmt: skip
         log(f"started MariaDB on 127.0.0.1:{MYSQL_PORT}")
 
-    if not alive(pids.get("slurmdbd", 0)):
+    if not running("slurmdbd", pids.get("slurmdbd", 0)):
         (where.root / "run" / "slurmdbd.pid").unlink(missing_ok=True)
         subprocess.run(["slurmdbd"], env=env, check=True)
         pids["slurmdbd"] = _pid_from(where.root / "run" / "slurmdbd.pid")
@@ -305,7 +318,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         _wait(lambda: _ok("sacctmgr", "-n", "show", "cluster", env=env), "slurmdbd", where=where)
         log("started slurmdbd")
 
-    if not alive(pids.get("slurmctld", 0)):
+    if not running("slurmctld", pids.get("slurmctld", 0)):
         (where.root / "run" / "slurmctld.pid").unlink(missing_ok=True)
         subprocess.run(["slurmctld"], env=env, check=True)
         pids["slurmctld"] = _pid_from(where.root / "run" / "slurmctld.pid")
@@ -317,7 +330,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
 
     for n in range(1, STATIC_NODES + 1):
         name = f"node{n}"
-        if not alive(pids.get(f"slurmd-{name}", 0)):
+        if not running(f"slurmd-{name}", pids.get(f"slurmd-{name}", 0)):
             pidfile = where.root / "run" / f"slurmd-{name}.pid"
             pidfile.unlink(missing_ok=True)
             subprocess.run(["slurmd", "-N", name], env=env, check=True)
@@ -367,7 +380,7 @@ def down(log=print) -> list[str]:
     stopped = []
     for name in order:
         pid = pids.get(name)
-        if not pid or not alive(pid):
+        if not pid or not running(name, pid):
             continue
         try:
             os.kill(pid, signal.SIGTERM)
@@ -397,7 +410,7 @@ def status() -> dict:
     where = layout()
     pids = _load_pids(where)
     env = where.env()
-    components = {name: {"pid": pid, "running": alive(pid)} for name, pid in pids.items()}
+    components = {name: {"pid": pid, "running": running(name, pid)} for name, pid in pids.items()}
     nodes = ""
     if where.conf.exists() and components.get("slurmctld", {}).get("running"):
         nodes = subprocess.run(["sinfo", "-h", "-o", "%P %a %D %t %N"], env=env,

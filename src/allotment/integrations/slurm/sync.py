@@ -234,12 +234,14 @@ def plan(want: State, have: State, cluster: str) -> Plan:
                 moves[parent].append(name)
             if have.accounts[name][1] != org:
                 orgs[org].append(name)
-    for parent, names in sorted(moves.items()):
-        result.commands.append(f"modify account where name={','.join(names)} {where} "
-                               f"set parent={parent}")  # fmt: skip
-    for org, names in sorted(orgs.items()):
-        result.commands.append(f"modify account where name={','.join(names)} "
-                               f"set organization={org}")  # fmt: skip
+    for parent, group in sorted(moves.items()):
+        for names in _chunks(group):
+            result.commands.append(f"modify account where name={','.join(names)} {where} "
+                                   f"set parent={parent}")  # fmt: skip
+    for org, group in sorted(orgs.items()):
+        for names in _chunks(group):
+            result.commands.append(f"modify account where name={','.join(names)} "
+                                   f"set organization={org}")  # fmt: skip
     # Limits of existing accounts (new ones got theirs in the load file: changing what the
     # same sync added races in slurmdbd and can leave slurmctld's cache stale), grouped by
     # value; a limit no longer wanted is cleared with -1.
@@ -248,9 +250,10 @@ def plan(want: State, have: State, cluster: str) -> Plan:
         value = want.limits.get(name, -1)
         if name in have.accounts and name in want.accounts and have.limits.get(name, -1) != value:
             limits[value].append(name)
-    for value, names in sorted(limits.items()):
-        result.commands.append(f"modify account where name={','.join(names)} {where} "
-                               f"set GrpTRESMins=cpu={value}")  # fmt: skip
+    for value, group in sorted(limits.items()):
+        for names in _chunks(group):
+            result.commands.append(f"modify account where name={','.join(names)} {where} "
+                                   f"set GrpTRESMins=cpu={value}")  # fmt: skip
     # Default accounts of users who stay (new users got theirs in the load file).
     new_users = {u for u, _ in new_assocs} - {u for u, _ in have.associations}
     defaults: dict[str, list[str]] = defaultdict(list)
@@ -261,9 +264,10 @@ def plan(want: State, have: State, cluster: str) -> Plan:
             and have.defaults.get(user) != default
         ):
             defaults[default].append(user)
-    for default, users in sorted(defaults.items()):
-        result.commands.append(f"modify user where name={','.join(users)} {where} "
-                               f"set defaultaccount={default}")  # fmt: skip
+    for default, group in sorted(defaults.items()):
+        for users in _chunks(group):
+            result.commands.append(f"modify user where name={','.join(users)} {where} "
+                                   f"set defaultaccount={default}")  # fmt: skip
     # Removals: associations grouped by account (those of accounts about to go, go with
     # them), then accounts, children first.
     # Users with no association left go as users, associations and all: Slurm refuses to
@@ -279,18 +283,38 @@ def plan(want: State, have: State, cluster: str) -> Plan:
     for user, account in sorted(have.associations - want.associations):
         if user not in PROTECTED_USERS and account not in stale and user not in leaving:
             gone[account].append(user)
-    for account, users in sorted(gone.items()):
-        result.commands.append(f"remove user where name={','.join(users)} account={account} "
-                               f"{where}")  # fmt: skip
-    if leaving:
-        result.commands.append(f"remove user where name={','.join(leaving)}")
+    for account, group in sorted(gone.items()):
+        for users in _chunks(group):
+            result.commands.append(f"remove user where name={','.join(users)} account={account} "
+                                   f"{where}")  # fmt: skip
+    for users in _chunks(leaving):
+        result.commands.append(f"remove user where name={','.join(users)}")
     by_depth: dict[int, list[str]] = defaultdict(list)
     for name in stale:
         by_depth[_depth(name, have.accounts)].append(name)
     for depth in sorted(by_depth, reverse=True):
-        result.commands.append(f"remove account where name={','.join(sorted(by_depth[depth]))} "
-                               f"{where}")  # fmt: skip
+        for names in _chunks(sorted(by_depth[depth])):
+            result.commands.append(f"remove account where name={','.join(names)} "
+                                   f"{where}")  # fmt: skip
     return result
+
+
+# One argument to exec() may hold at most 128 KiB (MAX_ARG_STRLEN); a site-wide change
+# (every account's limit at a period boundary) can name more, so groups are cut well below.
+NAMES_PER_ARGUMENT = 32_000
+
+
+def _chunks(names: list[str], limit: int = NAMES_PER_ARGUMENT) -> list[list[str]]:
+    """Names cut into runs whose comma-joined length stays under `limit` characters."""
+    runs: list[list[str]] = []
+    size = limit
+    for name in names:
+        if size + len(name) + 1 > limit:
+            runs.append([])
+            size = 0
+        runs[-1].append(name)
+        size += len(name) + 1
+    return runs
 
 
 def _protected(state: State) -> set[tuple[str, str]]:

@@ -106,3 +106,18 @@ def test_an_allocation_is_split_between_the_machines_feeding_its_pool(example):
     assert 2057 * 60 + 1028 * 60 * 1.5 <= 60 * 3600
     # After the period, a project that had an allocation may use nothing more.
     assert remaining_minutes(brecca, projects, date(2101, 6, 1)) == {"projecta": 0}
+
+
+def test_a_site_wide_change_is_cut_into_arguments_exec_accepts():
+    names = [f"project-{n:05d}" for n in range(20_000)]  # ~280 KB of comma-joined names
+    accounts = {n: ("root", "inst") for n in names}
+    want = State(accounts, set(), {}, limits=dict.fromkeys(names, 60))
+    have = State(accounts, set(), {}, limits=dict.fromkeys(names, 30))
+    result = plan(want, have, "brecca")
+    assert len(result.commands) > 1
+    changed = []
+    for command in result.commands:
+        argument = command.split()[3]  # name=a,b,c
+        assert len(argument) < 128 * 1024
+        changed += argument.removeprefix("name=").split(",")
+    assert changed == names

@@ -1,0 +1,72 @@
+"""Browser tests: Playwright driving Debian's Chromium against a live server.
+
+Chromium is installed from Debian's packages on first use (as root), the way the Slurm
+tests install Slurm, so a clean machine needs nothing beyond `make test`. Screenshots of
+the main pages are saved under $ALLOTMENT_ARTIFACTS (default var/artifacts/screenshots),
+which is never committed.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests
+# make between browser steps are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _ensure_chromium() -> str | None:
+    if Path(CHROMIUM).exists():
+        return None
+    if os.geteuid() != 0:
+        return "Debian's chromium is not installed and installing it needs root"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+    done = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0 or not Path(CHROMIUM).exists():
+        return f"apt-get install chromium failed: {done.stderr[-500:]}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    problem = _ensure_chromium()
+    if problem:
+        if os.environ.get("ALLOTMENT_REQUIRE_BROWSER") == "1":
+            pytest.fail(problem)
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("ALLOTMENT_ARTIFACTS", "var/artifacts")) / "screenshots"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
