@@ -249,6 +249,15 @@ def ensure_admin(username: str = "admin", password: str | None = None) -> tuple[
     return person, password
 
 
+def set_people_passwords(password: str) -> list[str]:
+    """Give the example people one password, so each role can be tried in the portal."""
+    usernames = [username for username, *_ in PEOPLE]
+    for person in Person.objects.filter(username__in=usernames):
+        person.set_password(password)
+        person.save(update_fields=["password"])
+    return usernames
+
+
 def load_usage(seed: int = 5) -> dict:
     """A few months of plausible usage for the example site, imported the normal way (as
     the generic CSV and storage CSV formats), so reports and pools show something."""

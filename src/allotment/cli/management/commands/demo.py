@@ -31,10 +31,20 @@ class Command(AllotCommand):
             str | None, typer.Option(help="Password; default: a new random one")
         ] = None,
     ):
-        """Create or reset the site administrator and print how to sign in."""
+        """Create or reset the site administrator, give the example people a password, and
+        print how to sign in as each role."""
+        import secrets
+
         with audited_as_cli("demo admin"):
             person, password = site.ensure_admin(username, password)
+            people_password = secrets.token_urlsafe(9)
+            people = site.set_people_passwords(people_password)
         say(
-            "\n[bold]Sign in[/bold] at http://127.0.0.1:8000/admin/ as "
-            f"[bold]{person.username}[/bold] with password [bold]{password}[/bold]\n"
+            "\n[bold]Sign in[/bold] at http://127.0.0.1:8000/ as "
+            f"[bold]{person.username}[/bold] (site administrator) with password "
+            f"[bold]{password}[/bold].\n"
+            f"The example people ({', '.join(people)}) share the password "
+            f"[bold]{people_password}[/bold]: alice leads InstituteA and ProjectA, bob is a "
+            "member, chen a supervisor, eve leads InstituteC.\n"
+            "API docs: http://127.0.0.1:8000/api/docs/ (a token: allot token create USERNAME)\n"
         )
