@@ -166,6 +166,9 @@ elif os.environ.get("ALLOTMENT_EMAIL_HOST"):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
+# /metrics answers loopback, site administrators, and `Authorization: Bearer` this token.
+ALLOTMENT_METRICS_TOKEN = os.environ.get("ALLOTMENT_METRICS_TOKEN", "")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "allotment.api.auth.BearerTokenAuthentication",
@@ -218,6 +221,8 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "usage.dailyusage",
     "usage.monthlyusage",
     "usage.quarantinedrecord",
+    # The agent's loop health: bookkeeping, rewritten every few minutes.
+    "agent.loopstatus",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)

@@ -6,17 +6,21 @@ entry: every change to the ledger lands there), and a usage pull every `pull_eve
 seconds. Every step is idempotent and reads its state from the ledger and the engine, so
 killing the agent at any moment and starting it again loses nothing: a fresh agent simply
 finds everything due. One machine failing does not stop the others; its error is kept
-for the health report.
+for the health report, in memory (`health()`) and in agent.LoopStatus, one row per loop,
+which /metrics and /healthz read from the web process.
 """
 
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from auditlog.models import LogEntry
 
 from allotment.resources.models import Engine, Machine
+
+from . import status
 
 log = logging.getLogger("allotment.agent")
 
@@ -39,6 +43,8 @@ class Agent:
     pull: Callable | None = None
     machines: dict[str, MachineState] = field(default_factory=dict)
     changed_at: dict[int, float] = field(default_factory=dict)
+    recorded: set[str] | None = None  # the loops LoopStatus was last pruned to
+    _clock: Callable[[], float] = field(default=time.time, init=False, repr=False)
 
     def __post_init__(self):
         if self.sync is None:
@@ -53,9 +59,11 @@ class Agent:
     def tick(self, now: float | None = None) -> list[dict]:
         """Run whatever is due now; return what ran."""
         now = time.time() if now is None else now
-        # Ledger changes, not the agent's own records of its pulls.
+        began = time.monotonic()
+        self._clock = lambda: now + (time.monotonic() - began)  # `now`, advancing in real time
+        # Ledger changes, not the agent's own records of its pulls or of its loops' health.
         newest = (
-            LogEntry.objects.exclude(content_type__app_label="usage")
+            LogEntry.objects.exclude(content_type__app_label__in=("usage", "agent"))
             .order_by("-pk")
             .values_list("pk", flat=True)
             .first()
@@ -63,7 +71,9 @@ class Agent:
         )
         self.changed_at.setdefault(newest, now)
         done = []
+        loops = set()
         for machine in Machine.objects.filter(engine=Engine.SLURM).order_by("name"):
+            loops |= {f"sync:{machine.name}", f"pull:{machine.name}"}
             state = self.machines.setdefault(machine.name, MachineState())
             changed = newest > state.synced_change
             settled = now - self.changed_at[newest] >= self.settle
@@ -72,17 +82,28 @@ class Agent:
                 or now - state.last_sync >= self.sync_every
                 or (changed and settled)
             ):
-                ran = self._run("sync", machine, state, self.sync)
+                ran = self._run("sync", machine, state, self.sync, self.sync_every)
                 done.append(ran)
                 state.last_sync = now
                 if ran["ok"]:  # a failed sync stays due for the change it missed
                     state.synced_change = newest
             if state.last_pull is None or now - state.last_pull >= self.pull_every:
-                done.append(self._run("pull", machine, state, self.pull))
+                done.append(self._run("pull", machine, state, self.pull, self.pull_every))
                 state.last_pull = now
+        if loops != self.recorded:
+            status.forget_others(loops)
+            self.recorded = loops
         return done
 
-    def _run(self, what: str, machine, state: MachineState, step) -> dict:
+    def _run(self, what: str, machine, state: MachineState, step, interval: float) -> dict:
+        """Run one step and record how it went, in memory and in agent.LoopStatus."""
+        started = self._clock()
+        ran = self._attempt(what, machine, state, step)
+        status.record(what, machine.name, interval, _utc(started), _utc(self._clock()),
+                      None if ran["ok"] else ran["error"])  # fmt: skip
+        return ran
+
+    def _attempt(self, what: str, machine, state: MachineState, step) -> dict:
         state.runs += 1
         try:
             result = step(machine)
@@ -106,3 +127,7 @@ class Agent:
             for item in self.tick():
                 report(item)
             time.sleep(interval)
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -35,13 +35,15 @@ BULK_TABLES = {
     "usage.monthlyusage",
     "usage.quarantinedrecord",
 }
+# Bookkeeping rewritten every few minutes, not ledger state: the agent's loop health.
+BOOKKEEPING_TABLES = {"agent.loopstatus"}
 
 
 def unaudited_models() -> list:
     return [
         m
         for m in ledger_models()
-        if not auditlog.contains(m) and m._meta.label_lower not in BULK_TABLES
+        if not auditlog.contains(m) and m._meta.label_lower not in BULK_TABLES | BOOKKEEPING_TABLES
     ]
 
 

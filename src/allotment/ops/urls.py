@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+"""The operations endpoints, included at the root before every other app."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "ops"
-urlpatterns: list = []
+urlpatterns = [
+    path("metrics", views.metrics, name="metrics"),
+    path("healthz", views.healthz, name="healthz"),
+]
