@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+VENDOR := src/allotment/web/static/web/vendor/.stamp
 
 .PHONY: demo demo-slurm test lint format clean
 
@@ -14,15 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# The portal's chart.js and htmx, from npm (package-lock.json) into the static folder.
+$(VENDOR): package.json package-lock.json scripts/vendor-static
+	scripts/vendor-static
+	@touch $@
+
 ## demo: set up, load the example site, print the admin login, serve on :8000
-demo: $(STAMP)
+demo: $(STAMP) $(VENDOR)
 	$(BIN)/allot migrate --noinput
 	$(BIN)/allot demo load
 	$(BIN)/allot demo admin
 	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
 
 ## demo-slurm: the demo, with the example site's brecca on a real Slurm on loopback (root)
-demo-slurm: $(STAMP)
+demo-slurm: $(STAMP) $(VENDOR)
 	$(BIN)/allot migrate --noinput
 	$(BIN)/allot demo load
 	$(BIN)/allot dev slurm up
@@ -31,7 +37,7 @@ demo-slurm: $(STAMP)
 	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
 
 ## test: lint, then the whole suite on SQLite and again on PostgreSQL
-test: $(STAMP)
+test: $(STAMP) $(VENDOR)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	scripts/run-tests

@@ -1,4 +1,33 @@
-from django.urls import path  # noqa: F401
+"""/api/: the ledger's tables, the usage report, the schema and its docs."""
+
+from django.urls import include, path, re_path
+from rest_framework.routers import DefaultRouter
+
+from . import docs, views
+from .errors import not_found
 
 app_name = "api"
-urlpatterns: list = []
+
+router = DefaultRouter()
+router.register("people", views.PersonViewSet, basename="person")
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register("memberships", views.MembershipViewSet, basename="membership")
+router.register("groups", views.GroupViewSet, basename="group")
+router.register("machines", views.MachineViewSet, basename="machine")
+router.register("resource-pools", views.ResourcePoolViewSet, basename="resource-pool")
+router.register("resources", views.ResourceViewSet, basename="resource")
+router.register("schemes", views.SchemeViewSet, basename="scheme")
+router.register("grants", views.GrantViewSet, basename="grant")
+router.register("periods", views.PeriodViewSet, basename="period")
+router.register("allocation-pools", views.AllocationPoolViewSet, basename="allocation-pool")
+router.register("allocations", views.AllocationViewSet, basename="allocation")
+
+urlpatterns = [
+    path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
+    path("openapi.json", docs.SchemaView.as_view(), name="schema"),
+    path("docs/", docs.DocsView.as_view(), name="docs"),
+    re_path(r"^docs/assets/(?P<path>[\w./-]+)$", docs.asset, name="docs-asset"),
+    path("", include(router.urls)),
+    # Anything else under /api/ is a JSON 404, never Django's HTML page.
+    re_path(r"^.*$", not_found),
+]

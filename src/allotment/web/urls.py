@@ -1,4 +1,20 @@
-from django.urls import path  # noqa: F401
+"""The self-service portal's pages (the workflows live in allotment.applications)."""
+
+from django.urls import path
+
+from .views import admin_tools, auth, dashboard, explorer, people, projects
 
 app_name = "web"
-urlpatterns: list = []
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("sign-in/", auth.SignInView.as_view(), name="login"),
+    path("sign-out/", auth.SignOutView.as_view(), name="logout"),
+    path("projects/", projects.project_tree, name="project-tree"),
+    path("projects/<str:pid>/", projects.project_detail, name="project"),
+    path("people/<str:username>/", people.person_detail, name="person"),
+    path("me/", people.me, name="me"),
+    path("usage/", explorer.explorer, name="explorer"),
+    path("usage/export.csv", explorer.explorer_csv, name="explorer-csv"),
+    path("manage/grants/new/", admin_tools.grant_create, name="grant-create"),
+    path("manage/audit/", admin_tools.audit_log, name="audit-log"),
+]

@@ -4,14 +4,11 @@ is stale or migrations are pending."""
 import json
 from datetime import timedelta
 
-import pytest
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from allotment.agent.models import LoopStatus
-
-pytestmark = pytest.mark.urls("allotment.ops.tests.urls")
 
 
 def healthz(client) -> tuple[int, dict]:

@@ -7,7 +7,6 @@ import sys
 import textwrap
 from datetime import timedelta
 
-import pytest
 from django.db import DatabaseError
 from django.http import HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory
@@ -20,8 +19,6 @@ from allotment.ops.middleware import RequestMetricsMiddleware
 from allotment.usage.models import ImportRun, QuarantinedRecord
 
 from .conftest import scrape, value
-
-pytestmark = pytest.mark.urls("allotment.ops.tests.urls")
 
 REQUESTS = "allotment_http_requests_total"
 

@@ -1,0 +1,446 @@
+"""The API's endpoints: one viewset per ledger table, the usage report, the docs.
+
+Every queryset is cut by access.policy before anything else sees it, so a list, a detail
+and a filter can only ever show what the person may see; writes are checked by
+permissions.PolicyPermission (through `may_write`/`may_change` here) and end in the
+model's clean(), through the same services as the CLI.
+"""
+
+from __future__ import annotations
+
+from auditlog.context import auditlog_value
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import DecimalField, F, Prefetch, Q, Sum
+from django.db.models.functions import Coalesce
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from allotment.access import policy
+from allotment.grants import services as grants
+from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
+from allotment.groups.models import Group
+from allotment.people.models import Person
+from allotment.projects import services as projects
+from allotment.projects.models import Project, ProjectMembership
+from allotment.resources.models import Machine, Resource, ResourcePool
+from allotment.usage import reports
+
+from . import filters, serializers
+from .errors import django_errors
+from .models import ApiToken
+from .permissions import (
+    PolicyPermission,
+    admin_only,
+    changed_fields,
+    refuse,
+    refuse_fields,
+    signed_in,
+)
+
+
+def note_actor(request: Request) -> None:
+    """Make the audit log name the API's caller.
+
+    auditlog's middleware looks at request.user before the view runs, when a token has
+    not been read yet (DRF authenticates inside the view), so a token's person would be
+    logged as nobody. The middleware's context is a dict in a ContextVar, read when each
+    log entry is saved: filling in the actor here covers every write of the request.
+    """
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return  # no middleware (a bare APIRequestFactory call): nothing to annotate
+    if signed_in(request.user) and context.get("actor") is None:
+        context["actor"] = request.user
+    extra = {"via": "api"}
+    if isinstance(request.auth, ApiToken):
+        extra["token"] = request.auth.prefix
+    context["additional_data"] = extra
+
+
+class LedgerViewSet(viewsets.ModelViewSet):
+    """Read for anyone signed in (within what the policy shows), write as each kind says."""
+
+    permission_classes = [PolicyPermission]
+    what = "these records"  # for refusals: "Only site administrators may change {what}."
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        note_actor(request)
+
+    def may_write(self, request: Request) -> None:
+        """Raise PermissionDenied unless the person may write some object of this kind."""
+        admin_only(request, self.what)
+
+    def may_change(self, request: Request, obj) -> None:
+        """Raise PermissionDenied unless the person may change or delete `obj`."""
+        admin_only(request, self.what)
+
+
+# People -------------------------------------------------------------------------------
+
+# What a leader of a person's institute may change; a person may change their own name
+# and email. The rest (username, institute, staff) is the site administrators'.
+LEADER_PERSON_FIELDS = frozenset(
+    {"title", "first_name", "last_name", "email", "career_level", "is_active", "is_locked",
+     "date_approved", "expires"}
+)  # fmt: skip
+OWN_PERSON_FIELDS = frozenset({"title", "first_name", "last_name", "email"})
+
+
+class PersonViewSet(LedgerViewSet):
+    """People the caller may see (access.policy.visible_people). Administrators create; leaders
+    of a person's institute edit them; everyone edits their own name and email."""
+
+    serializer_class = serializers.PersonSerializer
+    filterset_class = filters.PersonFilter
+    lookup_field = "username"
+    lookup_value_regex = r"[\w.@+-]+"
+    search_fields = ["username", "first_name", "last_name", "email"]
+    ordering_fields = ["username", "last_name", "first_name", "date_joined", "id"]
+    ordering = ["username"]
+    what = "people"
+
+    def get_queryset(self):
+        people = Person.objects.select_related("institute", "career_level")
+        return policy.visible_people(self.request.user, people)
+
+    def may_write(self, request):
+        if request.method == "POST":
+            admin_only(request, "who is a person (create people)")
+
+    def may_change(self, request, obj):
+        user = request.user
+        if request.method == "DELETE":
+            admin_only(request, "who is a person (delete people)")
+        elif not (obj.pk == user.pk or policy.can_edit_person(user, obj)):
+            refuse(f"You may not change {obj.username}: only site administrators and leaders "
+                   "of their institute may.")  # fmt: skip
+
+    def perform_update(self, serializer):
+        user, person = self.request.user, serializer.instance
+        if not policy.is_site_admin(user):
+            allowed = (
+                LEADER_PERSON_FIELDS if policy.can_edit_person(user, person) else OWN_PERSON_FIELDS
+            )
+            who = "leaders of their institute" if allowed is LEADER_PERSON_FIELDS else "you"
+            refuse_fields(
+                changed_fields(person, serializer.validated_data) - allowed,
+                f"{who} may change only {', '.join(sorted(allowed))}.",
+            )
+        serializer.save()
+
+
+# Projects and memberships -------------------------------------------------------------
+
+LEADER_PROJECT_FIELDS = frozenset({"name", "description"})
+
+
+class ProjectViewSet(LedgerViewSet):
+    """The project tree, in tree order, as far as the caller may see it. Leaders create sub-
+    projects under projects they lead and edit their name and description; administrators do
+    everything else."""
+
+    serializer_class = serializers.ProjectSerializer
+    filterset_class = filters.ProjectFilter
+    lookup_field = "pid"
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+    search_fields = ["pid", "name", "description"]
+    ordering_fields = ["pid", "name", "start_date", "end_date", "id"]
+    what = "projects"
+
+    def get_queryset(self):
+        tree = Project.objects.with_tree_fields().select_related("parent")
+        return policy.visible_projects(self.request.user, tree)
+
+    def may_write(self, request):
+        user = request.user
+        if request.method == "POST" and not (
+            policy.is_site_admin(user) or policy.led_project_ids(user)
+        ):
+            refuse("Only site administrators and project leaders may create projects.")
+
+    def may_change(self, request, obj):
+        if request.method == "DELETE":
+            admin_only(request, "the project tree (delete projects)")
+        elif not policy.can_lead(request.user, obj):
+            refuse(f'You do not lead "{obj.pid}", so you may not change it.')
+
+    def perform_create(self, serializer):
+        parent = serializer.validated_data.get("parent")
+        if parent is None:
+            admin_only(request=self.request, what="the institutes (projects without a parent)")
+        elif not policy.can_lead(self.request.user, parent):
+            refuse(f'You do not lead "{parent.pid}", so you may not create projects under it.')
+        serializer.save()
+
+    def perform_update(self, serializer):
+        if not policy.is_site_admin(self.request.user):
+            refuse_fields(
+                changed_fields(serializer.instance, serializer.validated_data)
+                - LEADER_PROJECT_FIELDS,
+                "project leaders may change only name and description.",
+            )
+        serializer.save()
+
+
+class MembershipViewSet(LedgerViewSet):
+    """Who is in which project. A project's leaders and supervisors add, change and remove its
+    members; only leaders make leaders."""
+
+    serializer_class = serializers.MembershipSerializer
+    filterset_class = filters.MembershipFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["project__pid", "person__username"]
+    ordering_fields = ["id", "date_joined", "project__pid", "person__username"]
+    what = "memberships"
+
+    def get_queryset(self):
+        memberships = ProjectMembership.objects.select_related("project", "person", "project_level")
+        return policy.visible_memberships(self.request.user, memberships)
+
+    def may_write(self, request):
+        managed = policy.managed_project_ids(request.user)
+        if request.method == "POST" and managed is not None and not managed:
+            refuse("Only site administrators and a project's leaders and supervisors may change "
+                   "its members.")  # fmt: skip
+
+    def _may_manage(self, project: Project, leader: bool) -> None:
+        user = self.request.user
+        if not policy.can_manage_members(user, project):
+            refuse(f'You may not manage the members of "{project.pid}".')
+        if leader and not policy.can_lead(user, project):
+            # Supervisors manage members but do not lead: they cannot hand out leadership.
+            refuse(f'Only leaders of "{project.pid}" may make or unmake its leaders.')
+
+    def may_change(self, request, obj):
+        self._may_manage(obj.project, leader=request.method == "DELETE" and obj.is_leader)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        self._may_manage(data["project"], leader=data.get("is_leader", False))
+        serializer.save()
+
+    def perform_update(self, serializer):
+        membership = serializer.instance
+        leader = "is_leader" in changed_fields(membership, serializer.validated_data)
+        self._may_manage(membership.project, leader=leader)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        projects.remove_member(instance.project, instance.person)
+
+
+# Unix groups, machines, resources -----------------------------------------------------
+
+
+class GroupViewSet(LedgerViewSet):
+    """Unix groups: those of the projects and institutes the caller may see (software
+    groups: administrators only); changed by administrators. Members follow memberships."""
+
+    serializer_class = serializers.GroupSerializer
+    filterset_class = filters.GroupFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "gid", "id"]
+    what = "unix groups"
+
+    def get_queryset(self):
+        groups = Group.objects.select_related("institute", "project", "software").prefetch_related(
+            Prefetch("members", queryset=Person.objects.only("pk", "username"))
+        )
+        ids = policy.visible_project_ids(self.request.user)
+        if ids is None:
+            return groups
+        return groups.filter(Q(project_id__in=ids) | Q(institute_id__in=ids))
+
+
+class MachineViewSet(LedgerViewSet):
+    """Machines; readable by anyone signed in, changed by administrators."""
+
+    queryset = Machine.objects.select_related("category")
+    serializer_class = serializers.MachineSerializer
+    filterset_class = filters.MachineFilter
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "cores", "nodes", "start_date", "id"]
+    what = "machines"
+
+
+class ResourcePoolViewSet(LedgerViewSet):
+    """Resource pools (what is allocated and used) with their capacity; readable by anyone
+    signed in, changed by administrators."""
+
+    queryset = ResourcePool.objects.annotate(
+        total_capacity=Coalesce(
+            Sum(F("resources__quantity") * F("resources__scaling_factor")),
+            0,
+            output_field=DecimalField(max_digits=40, decimal_places=12),
+        )
+    )
+    serializer_class = serializers.ResourcePoolSerializer
+    filterset_class = filters.ResourcePoolFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "id"]
+    what = "resource pools"
+
+
+class ResourceViewSet(LedgerViewSet):
+    """What each machine contributes to each pool; readable by anyone signed in, changed by
+    administrators."""
+
+    queryset = Resource.objects.select_related("machine", "pool")
+    serializer_class = serializers.ResourceSerializer
+    filterset_class = filters.ResourceFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["name"]
+    ordering_fields = ["name", "quantity", "id"]
+    what = "resources"
+
+
+# Grants and allocations ---------------------------------------------------------------
+
+
+class SchemeViewSet(LedgerViewSet):
+    """Grant schemes; readable by anyone signed in, changed by administrators."""
+
+    queryset = Scheme.objects.all()
+    serializer_class = serializers.SchemeSerializer
+    filterset_class = filters.SchemeFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "opened", "closed", "id"]
+    what = "grant schemes"
+
+
+class PeriodViewSet(LedgerViewSet):
+    """Allocation periods; readable by anyone signed in, changed by administrators."""
+
+    queryset = AllocationPeriod.objects.all()
+    serializer_class = serializers.PeriodSerializer
+    filterset_class = filters.PeriodFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["name"]
+    ordering_fields = ["name", "start", "end", "id"]
+    what = "allocation periods"
+
+
+def _of_visible_projects(request: Request, queryset, field: str = "project_id"):
+    ids = policy.visible_project_ids(request.user)
+    return queryset if ids is None else queryset.filter(**{f"{field}__in": ids})
+
+
+class GrantViewSet(LedgerViewSet):
+    """Grants of the projects the caller may see; changed by administrators."""
+
+    serializer_class = serializers.GrantSerializer
+    filterset_class = filters.GrantFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["project__pid", "scheme__name", "description"]
+    ordering_fields = ["begins", "expires", "awarded", "id"]
+    what = "grants"
+
+    def get_queryset(self):
+        return _of_visible_projects(self.request, Grant.objects.select_related("project", "scheme"))
+
+
+class AllocationPoolViewSet(LedgerViewSet):
+    """A project's budget of one resource pool in one period, with allocated, used and
+    remaining in the pool's units; changed by administrators."""
+
+    serializer_class = serializers.AllocationPoolSerializer
+    filterset_class = filters.AllocationPoolFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["project__pid", "resource_pool__name", "period__name"]
+    ordering_fields = ["project__pid", "period__start", "resource_pool__name", "id"]
+    what = "allocation pools"
+
+    def get_queryset(self):
+        pools = grants.with_allocated(
+            AllocationPool.objects.select_related("project", "period", "resource_pool")
+        )
+        return _of_visible_projects(self.request, pools)
+
+
+class AllocationViewSet(LedgerViewSet):
+    """Allocations of the projects the caller may see; changed by administrators."""
+
+    serializer_class = serializers.AllocationSerializer
+    filterset_class = filters.AllocationFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["description", "allocation_pool__project__pid"]
+    ordering_fields = ["quantity", "id"]
+    what = "allocations"
+
+    def get_queryset(self):
+        allocations = Allocation.objects.select_related(
+            "grant",
+            "allocation_pool__project",
+            "allocation_pool__period",
+            "allocation_pool__resource_pool",
+        )
+        return _of_visible_projects(self.request, allocations, "allocation_pool__project_id")
+
+
+# Usage --------------------------------------------------------------------------------
+
+# A refusal of reports.report() is about one parameter; its first words say which.
+REPORT_ERROR_PARAMETERS = (
+    ("There is no project", "project"),
+    ("There is no machine", "machine"),
+    ("There is no resource pool", "pool"),
+    ("No resource pool measures", "pool"),
+    ("--by", "by"),
+    ("--group-by", "group_by"),
+)
+
+
+class UsageReportView(APIView):
+    """`allot usage report` over HTTP, counting only the usage the caller may see."""
+
+    permission_classes = [PolicyPermission]
+
+    @extend_schema(
+        operation_id="usage_report",
+        summary="Usage per period (and group): jobs, raw and used, in the pool's units",
+        description="The rows of `allot usage report --json`. A row also holds the group's "
+        "column (project, person, institute, machine, ...) when group_by is given. Only the "
+        "usage the caller may see is counted; a project they may not see is unknown.",
+        parameters=[serializers.UsageReportQuery],
+        responses={
+            200: serializers.UsageRowSerializer(many=True),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="A parameter was refused."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = serializers.UsageReportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        try:
+            rows = reports.report(
+                project=params.get("project") or None,
+                subtree=params.get("subtree", False),
+                machine=params.get("machine") or None,
+                pool=params.get("pool") or None,
+                date_from=params.get("from"),
+                date_to=params.get("to"),
+                by=params.get("by", "month"),
+                group_by=params.get("group_by") or None,
+                viewer=request.user,
+            )
+        except DjangoValidationError as error:
+            errors = django_errors(error)
+            messages = [m for ms in errors.values() for m in ms]
+            field = next(
+                (name for start, name in REPORT_ERROR_PARAMETERS
+                 if any(m.startswith(start) for m in messages)),
+                "non_field_errors",
+            )  # fmt: skip
+            return Response({"errors": {field: messages}}, status=400)
+        return Response(rows)

@@ -1,0 +1,120 @@
+"""The project tree and a project's page: members, grants, pools, burn-down and usage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import render
+
+from allotment.access import policy
+from allotment.grants.models import AllocationPeriod, AllocationPool
+from allotment.grants.services import project_pools
+from allotment.projects.models import Project, ProjectMembership
+
+from ..charts import burn_down, last_usage_day, usage_over_time
+from .common import current_period
+
+
+@login_required
+def project_tree(request):
+    """Visible projects in tree order, indented below the shallowest one the viewer sees."""
+    projects = list(
+        policy.visible_projects(request.user, Project.objects.with_tree_fields()).only(
+            "pid", "name", "allocation_mode", "is_active", "parent_id"
+        )
+    )
+    top = min((p.tree_depth for p in projects), default=0)
+    roles = {
+        m["project_id"]: m
+        for m in ProjectMembership.objects.filter(person=request.user).values(
+            "project_id", "is_leader", "is_supervisor"
+        )
+    }
+    rows = [
+        {"project": p, "depth": p.tree_depth - top, "role": _role(roles.get(p.pk))}
+        for p in projects
+    ]
+    return render(request, "web/project_tree.html", {"rows": rows})
+
+
+def _role(membership: dict | None) -> str:
+    if membership is None:
+        return ""
+    if membership["is_leader"]:
+        return "leader"
+    if membership["is_supervisor"]:
+        return "supervisor"
+    return "member"
+
+
+def visible_project_or_404(viewer, pid: str) -> Project:
+    """A project the viewer may see; any other is answered as if it did not exist."""
+    project = policy.visible_projects(viewer).filter(pid=pid).first()
+    if project is None:
+        raise Http404(f'There is no project "{pid}".')
+    return project
+
+
+@login_required
+def project_detail(request, pid: str):
+    viewer = request.user
+    project = visible_project_or_404(viewer, pid)
+    visible = policy.visible_project_ids(viewer)
+    ancestors = list(
+        policy.visible_projects(viewer, Project.objects.ancestors(project)).only("pid", "name")
+    )
+    children = list(
+        policy.visible_projects(viewer, project.children.all()).only(
+            "pid", "name", "allocation_mode", "is_active"
+        )
+    )
+    members = list(
+        policy.visible_memberships(viewer, project.memberships.all())
+        .select_related("person", "project_level")
+        .order_by("-is_leader", "-is_supervisor", "project_level__rank", "person__username")
+    )
+    grants = list(project.grants.select_related("scheme").order_by("-begins", "pk"))
+
+    periods = list(
+        AllocationPeriod.objects.filter(
+            pk__in=AllocationPool.objects.filter(project=project).values("period_id")
+        ).order_by("start")
+    )
+    chosen = request.GET.get("period")
+    period = next((p for p in periods if p.name == chosen), None) or current_period(periods)
+    pools = project_pools(project, period.name) if period else []
+
+    # The usage chart covers the chosen period (or the last 90 days without one), up to
+    # the newest usage or today, whichever is later: no flat line into the future.
+    if period:
+        first, last = period.start, period.end
+    else:
+        last = date.today()
+        first = date.fromordinal(last.toordinal() - 89)
+    condition = Q(submitted_project=project)
+    newest = last_usage_day(viewer, condition, first, last)
+    until = min(last, max(date.today(), newest or first))
+    usage_chart = usage_over_time(viewer, condition, first, until)
+    burn = burn_down(viewer, pools, until=until)
+
+    return render(
+        request,
+        "web/project_detail.html",
+        {
+            "project": project,
+            "ancestors": ancestors,
+            "children": children,
+            "members": members,
+            "grants": grants,
+            "periods": periods,
+            "period": period,
+            "pools": pools,
+            "burn_charts": burn,
+            "usage_chart": usage_chart,
+            "can_manage": policy.can_manage_members(viewer, project),
+            "can_see_parent": visible is None or project.parent_id in visible,
+        },
+    )
