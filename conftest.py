@@ -48,7 +48,7 @@ def pytest_runtest_teardown(item, nextitem):
     """A transactional test (live server, threads, real concurrency) ends by flushing every
     table; load the example site again afterwards, so every other test still starts from it."""
     result = yield
-    if _is_transactional(item):
+    if nextitem is not None and _is_transactional(item):
         from pytest_django.plugin import blocking_manager_key
 
         with item.config.stash[blocking_manager_key].unblock():

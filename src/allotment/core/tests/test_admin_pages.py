@@ -78,18 +78,50 @@ def a_job() -> Job:
     )  # fmt: skip
 
 
+def person(username: str):
+    from allotment.people.models import Person
+
+    return Person.objects.get(username=username)
+
+
+def a_join_request():
+    from allotment.applications import services
+
+    return services.request_to_join(person("farid"), Project.objects.get(pid="ProjectA"))
+
+
+def an_invitation():
+    from allotment.applications import services
+
+    project = Project.objects.get(pid="ProjectA")
+    return services.invite(project, "new@example.org", None, operator=True)[0]
+
+
+def a_project_application():
+    from allotment.applications import services
+
+    institute = Project.objects.get(pid="InstituteA")
+    return services.apply_for_project(person("bob"), institute, "Thesis", "T")
+
+
 MAKE_ONE = {
     AllocationCap: a_cap,
     ImportRun: an_import_run,
     QuarantinedRecord: a_quarantined_record,
     Job: a_job,
 }
+MAKE_BY_LABEL = {
+    "applications.JoinRequest": a_join_request,
+    "applications.Invitation": an_invitation,
+    "applications.ProjectApplication": a_project_application,
+}
 
 
 def test_the_admin_covers_every_allotment_app_and_the_audit_log():
     labels = {m._meta.app_label for m in ADMIN_MODELS}
     assert labels == {
-        "auditlog", "grants", "groups", "people", "projects", "resources", "usage",
+        "applications", "auditlog", "grants", "groups", "people", "projects", "resources",
+        "usage",
     }  # fmt: skip
 
 
@@ -112,6 +144,8 @@ def test_change_and_history_pages_of_the_first_object_render(admin_client, model
     obj = model._default_manager.order_by("pk").first()
     if obj is None and model in MAKE_ONE:
         obj = MAKE_ONE[model]()
+    if obj is None and model._meta.label in MAKE_BY_LABEL:
+        obj = MAKE_BY_LABEL[model._meta.label]()
     assert obj is not None, f"no {model._meta.verbose_name} to show: add one to MAKE_ONE"
     assert admin_client.get(url(model, "change", obj.pk)).status_code == 200
     assert admin_client.get(url(model, "history", obj.pk)).status_code == 200

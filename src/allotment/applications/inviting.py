@@ -1,0 +1,250 @@
+"""Invitations: a project's manager invites someone by email; the link makes them a member.
+
+The token is `secrets.token_urlsafe(32)` (256 random bits) and only its SHA-256 hash is
+stored, so the link in the email is the one copy of the secret. A plain hash suffices (no
+salt, no slow hash): the token is random, not a password someone chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date, timedelta
+
+from auditlog.context import set_actor
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from allotment.access import policy
+from allotment.core.validation import save_validated
+from allotment.people.models import Person
+from allotment.projects.models import Project, ProjectLevel, ProjectMembership
+from allotment.projects.services import add_member
+
+from . import mail
+from .deciding import closed, lock, require, when, who
+from .models import Invitation
+
+State = Invitation.State
+
+
+def invitation_days() -> int:
+    return getattr(settings, "ALLOTMENT_INVITATION_DAYS", 14)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def describe(invitation: Invitation) -> str:
+    return (
+        f'The invitation of {invitation.email} to project "{invitation.project.pid}" '
+        f"({invitation.ref})"
+    )
+
+
+def invite(
+    project: Project,
+    email: str,
+    by,
+    *,
+    level: ProjectLevel | None = None,
+    message: str = "",
+    operator: bool = False,
+) -> tuple[Invitation, str]:
+    """Invite `email` to the project; returns the invitation and its token (for the link).
+
+    Refused when someone with that email is already a member, or an invitation to it is
+    still open."""
+    require(
+        operator or policy.can_manage_members(by, project),
+        f"{by} may not invite people to {project.pid}.",
+    )
+    email = Person.objects.normalize_email(email.strip())
+    member = Person.objects.filter(email__iexact=email, memberships__project=project).first()
+    if member is not None:
+        raise ValidationError(
+            {"email": f'{member} ({email}) is already a member of project "{project.pid}".'}
+        )
+    open_one = _open(project, email).first()
+    if open_one is not None:
+        raise ValidationError(
+            {
+                "email": f'{email} was already invited to project "{project.pid}" '
+                f"({open_one.ref}, by {who(open_one.invited_by)}, until "
+                f"{when(open_one.expires_at)}); revoke that invitation to send a new one."
+            }
+        )
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        invitation = save_validated(
+            Invitation(
+                project=project,
+                email=email,
+                project_level=level,
+                message=message.strip(),
+                invited_by=by,
+                token_hash=hash_token(token),
+                created=now,
+                expires_at=now + timedelta(days=invitation_days()),
+            )
+        )
+        mail.send_later(
+            "invitation",
+            [email],
+            {"invitation": invitation, "link": mail.url("applications:invitation", token)},
+        )
+    return invitation, token
+
+
+def _open(project: Project, email: str) -> QuerySet:
+    return Invitation.objects.filter(
+        project=project,
+        email__iexact=email,
+        state=State.PENDING,
+        expires_at__gt=timezone.now(),
+    )
+
+
+def find(token: str) -> Invitation | None:
+    """The invitation a link's token stands for, if any."""
+    return (
+        Invitation.objects.select_related("project", "invited_by", "project_level")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+def refusal(invitation: Invitation | None) -> str | None:
+    """Why the invitation cannot be accepted, or None when it can."""
+    if invitation is None:
+        return (
+            "This invitation link is not valid: it may have been mistyped or cut short. "
+            "Ask the person who invited you for a new one."
+        )
+    if invitation.state == State.ACCEPTED:
+        return (
+            f'This invitation to project "{invitation.project.pid}" was already accepted by '
+            f"{who(invitation.accepted_by)} on {when(invitation.accepted_at)}."
+        )
+    if invitation.state == State.REVOKED:
+        return (
+            f'This invitation to project "{invitation.project.pid}" was revoked by '
+            f"{who(invitation.revoked_by)} on {when(invitation.revoked_at)}."
+        )
+    if invitation.is_expired:
+        return (
+            f'This invitation to project "{invitation.project.pid}" expired on '
+            f"{when(invitation.expires_at)}; ask {who(invitation.invited_by)} for a new one."
+        )
+    return None
+
+
+def _claim(token: str) -> Invitation:
+    """The invitation, locked, if it can still be accepted; else a ValidationError."""
+    found = find(token)
+    invitation = lock(Invitation, found.pk) if found is not None else None
+    problem = refusal(invitation)
+    if problem:
+        raise ValidationError(problem)
+    return invitation
+
+
+def _accept(invitation: Invitation, person) -> ProjectMembership:
+    project = invitation.project
+    if ProjectMembership.objects.filter(project=project, person=person).exists():
+        raise ValidationError(f'{person} is already a member of project "{project.pid}".')
+    invitation.state = State.ACCEPTED
+    invitation.accepted_by = person
+    invitation.accepted_at = timezone.now()
+    save_validated(invitation)
+    membership = add_member(
+        project,
+        person,
+        level=invitation.project_level,
+        default=not person.memberships.filter(is_default_project=True).exists(),
+    )
+    if invitation.invited_by is not None:
+        mail.to_person(
+            "invitation_accepted",
+            invitation.invited_by,
+            {"invitation": invitation, "person": person},
+        )
+    return membership
+
+
+def accept(token: str, person) -> ProjectMembership:
+    """A signed-in person accepts: they become a member. Accepting twice is refused."""
+    with transaction.atomic():
+        return _accept(_claim(token), person)
+
+
+def accept_as_new_person(
+    token: str,
+    *,
+    username: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    title: str = "",
+) -> Person:
+    """Someone without an account accepts: a person is created (the invited email, the
+    project's institute) and made a member, in one transaction."""
+    with transaction.atomic():
+        invitation = _claim(token)
+        person = Person(
+            username=username.strip(),
+            title=title.strip(),
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            email=invitation.email,
+            institute=invitation.project.institute,
+            date_approved=date.today(),
+        )
+        try:
+            validate_password(password, person)
+        except ValidationError as e:
+            raise ValidationError({"password": e.messages}) from None
+        person.set_password(password)
+        save_validated(person)
+        # The newcomer is who accepted: name them in the audit log for the rest of the step.
+        with set_actor(person):
+            _accept(invitation, person)
+    return person
+
+
+def revoke(invitation: Invitation, by, *, operator: bool = False) -> Invitation:
+    """Withdraw an open invitation: its link stops working."""
+    with transaction.atomic():
+        invitation = lock(Invitation, invitation.pk)
+        require(
+            operator or policy.can_manage_members(by, invitation.project),
+            f"{by} may not revoke invitations to {invitation.project.pid}.",
+        )
+        if invitation.state == State.ACCEPTED:
+            raise closed(
+                describe(invitation), "accepted", invitation.accepted_by, invitation.accepted_at
+            )
+        if invitation.state == State.REVOKED:
+            raise closed(
+                describe(invitation), "revoked", invitation.revoked_by, invitation.revoked_at
+            )
+        invitation.state = State.REVOKED
+        invitation.revoked_by = by
+        invitation.revoked_at = timezone.now()
+        save_validated(invitation)
+    return invitation
+
+
+def outstanding(person) -> QuerySet:
+    """Open invitations to the projects whose members the person manages (to revoke)."""
+    return Invitation.objects.filter(
+        state=State.PENDING,
+        expires_at__gt=timezone.now(),
+        project__in=policy.managed_projects(person),
+    )

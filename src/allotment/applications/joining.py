@@ -1,0 +1,152 @@
+"""Join requests: a person asks to join a project; its managers approve or decline."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from allotment.access import policy
+from allotment.core.validation import save_validated
+from allotment.projects.models import Project, ProjectLevel, ProjectMembership
+from allotment.projects.services import add_member
+
+from . import mail
+from .deciding import closed, lock, reason_required, require
+from .models import JoinRequest
+
+State = JoinRequest.State
+
+
+def describe(request: JoinRequest) -> str:
+    return (
+        f'The request of {request.person} to join project "{request.project.pid}" ({request.ref})'
+    )
+
+
+def _context(request: JoinRequest, **extra) -> dict:
+    return {
+        "request": request,
+        "inbox_link": mail.url("applications:inbox"),
+        "mine_link": mail.url("applications:mine"),
+        **extra,
+    }
+
+
+def joinable_projects(person) -> QuerySet:
+    """Active projects (not institutes) the person is not in and has not asked to join."""
+    return (
+        Project.objects.filter(is_active=True, parent__isnull=False)
+        .exclude(pk__in=ProjectMembership.objects.filter(person=person).values("project_id"))
+        .exclude(
+            pk__in=JoinRequest.objects.filter(person=person, state=State.PENDING).values(
+                "project_id"
+            )
+        )
+        .order_by("pid")
+    )
+
+
+def request_to_join(person, project: Project, message: str = "") -> JoinRequest:
+    """Ask to join a project; its leaders and supervisors are told.
+
+    Refused (ValidationError) when the person is already a member, already has a pending
+    request for the project, or the project is inactive or an institute."""
+    try:
+        with transaction.atomic():
+            request = save_validated(
+                JoinRequest(person=person, project=project, message=message.strip())
+            )
+            mail.to_managers("join_requested", project, _context(request))
+    except IntegrityError:
+        # A second submission raced past clean(); the constraint kept one.
+        raise ValidationError(
+            f'{person} already asked to join project "{project.pid}"; that request is still '
+            "pending."
+        ) from None
+    return request
+
+
+def decidable(person) -> QuerySet:
+    """Pending requests the person may decide (policy.can_manage_members on the project)."""
+    return JoinRequest.objects.filter(
+        state=State.PENDING, project__in=policy.managed_projects(person)
+    )
+
+
+def approve(
+    request: JoinRequest,
+    by,
+    *,
+    level: ProjectLevel | None = None,
+    operator: bool = False,
+) -> ProjectMembership:
+    """Approve a pending request: the person becomes a member (project level `level`).
+
+    Of two managers approving at once, one wins; the other is told who decided."""
+    with transaction.atomic():
+        request = lock(JoinRequest, request.pk)
+        require(
+            operator or policy.can_manage_members(by, request.project),
+            f"{by} may not decide requests to join {request.project.pid}.",
+        )
+        if request.state != State.PENDING:
+            raise closed(
+                describe(request), request.get_state_display(), request.decided_by,
+                request.decided_at,
+            )  # fmt: skip
+        request.state = State.APPROVED
+        request.decided_by = by
+        request.decided_at = timezone.now()
+        save_validated(request)
+        membership = add_member(
+            request.project,
+            request.person,
+            level=level,
+            default=not request.person.memberships.filter(is_default_project=True).exists(),
+        )
+        mail.to_person("join_approved", request.person, _context(request))
+    return membership
+
+
+def decline(request: JoinRequest, by, reason: str, *, operator: bool = False) -> JoinRequest:
+    """Decline a pending request, telling the person why."""
+    with transaction.atomic():
+        request = lock(JoinRequest, request.pk)
+        require(
+            operator or policy.can_manage_members(by, request.project),
+            f"{by} may not decide requests to join {request.project.pid}.",
+        )
+        if request.state != State.PENDING:
+            raise closed(
+                describe(request), request.get_state_display(), request.decided_by,
+                request.decided_at,
+            )  # fmt: skip
+        request.reason = reason_required(reason, f"request {request.ref}")
+        request.state = State.DECLINED
+        request.decided_by = by
+        request.decided_at = timezone.now()
+        save_validated(request)
+        mail.to_person("join_declined", request.person, _context(request))
+    return request
+
+
+def withdraw(request: JoinRequest, by, *, operator: bool = False) -> JoinRequest:
+    """The requester takes back a pending request."""
+    with transaction.atomic():
+        request = lock(JoinRequest, request.pk)
+        require(
+            operator or (by is not None and by.pk == request.person_id),
+            f"Only {request.person} may withdraw request {request.ref}.",
+        )
+        if request.state != State.PENDING:
+            raise closed(
+                describe(request), request.get_state_display(), request.decided_by,
+                request.decided_at,
+            )  # fmt: skip
+        request.state = State.WITHDRAWN
+        request.decided_by = by
+        request.decided_at = timezone.now()
+        save_validated(request)
+    return request
