@@ -115,6 +115,9 @@ def project_detail(request, pid: str):
             "burn_charts": burn,
             "usage_chart": usage_chart,
             "can_manage": policy.can_manage_members(viewer, project),
+            "can_ask_to_join": project.is_active
+            and project.parent_id is not None
+            and not any(m.person_id == viewer.pk for m in members),
             "can_see_parent": visible is None or project.parent_id in visible,
         },
     )
