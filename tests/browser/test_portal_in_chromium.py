@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db.models import Sum
@@ -126,7 +127,7 @@ def test_the_explorer_exports_what_it_shows_as_csv(page, people, screenshots):
     page.screenshot(path=screenshots / "explorer.png", full_page=True)
     with page.expect_download() as download:
         page.click("a:has-text('Download CSV')")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows, "the CSV is empty"
     assert set(rows[0]) == {"period", "project", "used", "unit"}

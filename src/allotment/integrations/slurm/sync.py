@@ -9,6 +9,11 @@ equal to the other: every addition in one `sacctmgr load` of a generated file (o
 commit, however large), then modifications and removals grouped so that one command
 covers every name it can. A second sync with nothing changed plans nothing.
 
+Several clusters may share one slurmdbd, each synced from its own machine. Accounts and
+users are global in Slurm, associations and default accounts are per cluster: every
+query and command that can name the cluster does, so one cluster's sync never changes
+another's associations or defaults.
+
 Names are lower case, as Slurm stores them. Slurm's own `root` account and `root` user are
 never touched. Accounts and associations the ledger does not know are removed: adopt an
 existing cluster with `allot slurm import` first.
@@ -41,6 +46,7 @@ class State:
     defaults: dict[str, str] = field(default_factory=dict)  # user -> default account
     limits: dict[str, int] = field(default_factory=dict)  # account -> GrpTRESMins cpu
     used_minutes: dict[str, int] = field(default_factory=dict)  # observed: Slurm's count
+    users: set[str] = field(default_factory=set)  # observed: users Slurm has, any cluster
 
 
 @dataclass
@@ -153,13 +159,22 @@ def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
 
 
 def observed(cluster: Cluster, while_waiting=None) -> State:
-    """The cluster's state; `while_waiting()` runs while the three queries do."""
+    """The cluster's state; `while_waiting()` runs while the queries do.
+
+    Default accounts are read with `list user where cluster=NAME`: a user has one default
+    association per cluster, and without the condition sacctmgr prints the default of the
+    first cluster it finds, so two clusters' syncs would each "correct" the other's. The
+    same listing names every user Slurm has on any cluster (`users`), which the plan
+    needs: a `load` file's DefaultAccount changes an existing user's default everywhere.
+    """
     state = State()
     accounts = cluster.start_rows("list", "account", "format=Account,Org")
     assocs = cluster.start_rows(
         "show", "assoc", f"cluster={cluster.name}", "format=Account,User,ParentName,GrpTRESMins"
     )
-    users = cluster.start_rows("list", "user", "format=User,DefaultAccount")
+    users = cluster.start_rows(
+        "list", "user", "where", f"cluster={cluster.name}", "format=User,DefaultAccount"
+    )
     usage = cluster.start_sshare()
     if while_waiting is not None:
         while_waiting()
@@ -174,6 +189,7 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
                 state.limits[account] = cpu
     with_assocs = {u for u, _ in state.associations}
     for user, default in users.rows():
+        state.users.add(user)
         if user in with_assocs:
             state.defaults[user] = default
     for row in usage.rows():
@@ -204,9 +220,13 @@ def plan(want: State, have: State, cluster: str) -> Plan:
     without a cluster)."""
     result = Plan(cluster)
     where = f"cluster={cluster}"
-    # Additions: one load file, parents before children.
+    # Additions: one load file, parents before children. Only users Slurm does not know
+    # at all get their default there: for a user it has (on this cluster or another), the
+    # load's DefaultAccount is applied on every cluster; theirs is set per cluster below.
     new_accounts = {n: v for n, v in want.accounts.items() if n not in have.accounts}
     new_assocs = sorted(want.associations - have.associations - _protected(want))
+    known = have.users | {u for u, _ in have.associations}
+    new_users = {u for u, _ in new_assocs} - known
     if new_accounts or new_assocs:
         lines = [f"Cluster - '{cluster}'"]
         children: dict[str, list[str]] = defaultdict(list)
@@ -223,7 +243,11 @@ def plan(want: State, have: State, cluster: str) -> Plan:
                 limit = f":GrpTRESMins='cpu={want.limits[name]}'" if name in want.limits else ""
                 lines.append(f"Account - '{name}':Description='{name}':Organization='{org}'{limit}")
             for user in sorted(users_of.get(parent, [])):
-                lines.append(f"User - '{user}':DefaultAccount='{want.defaults.get(user, parent)}'")
+                if user in new_users:
+                    default = want.defaults.get(user, parent)
+                    lines.append(f"User - '{user}':DefaultAccount='{default}'")
+                else:
+                    lines.append(f"User - '{user}'")
         result.load = "\n".join(lines) + "\n"
     # Moves and organization changes of existing accounts, grouped by what they become.
     moves: dict[str, list[str]] = defaultdict(list)
@@ -254,8 +278,7 @@ def plan(want: State, have: State, cluster: str) -> Plan:
         for names in _chunks(group):
             result.commands.append(f"modify account where name={','.join(names)} {where} "
                                    f"set GrpTRESMins=cpu={value}")  # fmt: skip
-    # Default accounts of users who stay (new users got theirs in the load file).
-    new_users = {u for u, _ in new_assocs} - {u for u, _ in have.associations}
+    # Default accounts on this cluster (users new to Slurm got theirs in the load file).
     defaults: dict[str, list[str]] = defaultdict(list)
     for user, default in sorted(want.defaults.items()):
         if (
@@ -269,12 +292,13 @@ def plan(want: State, have: State, cluster: str) -> Plan:
             result.commands.append(f"modify user where name={','.join(users)} {where} "
                                    f"set defaultaccount={default}")  # fmt: skip
     # Removals: associations grouped by account (those of accounts about to go, go with
-    # them), then accounts, children first.
-    # Users with no association left go as users, associations and all: Slurm refuses to
-    # remove a user's default association, or an account that is someone's default, and
-    # refuses a per-cluster removal of both. The removal is global; a user who also has
-    # associations on another cluster Allotment manages gets them back at that cluster's
-    # next sync (the plan of a reconcile heals what it over-removes).
+    # them), then users leaving this cluster, then accounts, children first.
+    # Slurm refuses a removal that takes a user's default association together with
+    # another of theirs on the same cluster ("You can not remove the default account of a
+    # user"), but removes a default association left alone, and the user with it when it
+    # was their last one anywhere. So a user leaving this cluster first loses every
+    # association but the default (grouped by account with the others), then the default
+    # with `remove user where name=... cluster=...`; other clusters keep theirs.
     stale = [n for n in have.accounts if n not in want.accounts and n not in PROTECTED_ACCOUNTS]
     leaving = sorted(
         {u for u, _ in have.associations} - {u for u, _ in want.associations} - PROTECTED_USERS
@@ -283,12 +307,18 @@ def plan(want: State, have: State, cluster: str) -> Plan:
     for user, account in sorted(have.associations - want.associations):
         if user not in PROTECTED_USERS and account not in stale and user not in leaving:
             gone[account].append(user)
+    for user in leaving:
+        theirs = sorted(a for u, a in have.associations if u == user)
+        last = have.defaults.get(user) if have.defaults.get(user) in theirs else theirs[0]
+        for account in theirs:
+            if account != last:
+                gone[account].append(user)
     for account, group in sorted(gone.items()):
-        for users in _chunks(group):
+        for users in _chunks(sorted(group)):
             result.commands.append(f"remove user where name={','.join(users)} account={account} "
                                    f"{where}")  # fmt: skip
     for users in _chunks(leaving):
-        result.commands.append(f"remove user where name={','.join(users)}")
+        result.commands.append(f"remove user where name={','.join(users)} {where}")
     by_depth: dict[int, list[str]] = defaultdict(list)
     for name in stale:
         by_depth[_depth(name, have.accounts)].append(name)
@@ -337,6 +367,9 @@ class Outcome:
 
 
 BLOCKED = re.compile(r"job\(s\) (active|running)|cancel job", re.IGNORECASE)
+# A leaving user's default association goes last, alone; it is refused while another of
+# their associations stays, which happens when that one's removal was just deferred.
+DEFAULT_KEPT = re.compile(r"can ?not remove the default account", re.IGNORECASE)
 
 
 def sync(machine, dry_run: bool = False) -> Outcome:
@@ -378,18 +411,31 @@ NAMES = re.compile(r"name=([^ ]+)")
 
 def _apply(cluster: Cluster, command: str, outcome: Outcome) -> None:
     code, text = cluster.attempt("sacctmgr", "-i", *_split(command))
-    if command.startswith("remove") and BLOCKED.search(text):
+    blocked = BLOCKED.search(text) or (DEFAULT_KEPT.search(text) and _deferred_names(outcome))
+    if command.startswith("remove") and blocked:
         names = NAMES.search(command).group(1).split(",")
         if len(names) > 1:
             # Slurm refuses the whole group for one name's running jobs: try each alone.
             for name in names:
                 _apply(cluster, NAMES.sub(f"name={name}", command, count=1), outcome)
             return
-        outcome.deferred.append({"command": command, "reason": text[-300:]})
+        if BLOCKED.search(text) or names[0] in _deferred_names(outcome):
+            outcome.deferred.append({"command": command, "reason": text[-300:]})
+        else:
+            outcome.failed.append({"command": command, "reason": text[-300:]})
     elif code != 0:
         outcome.failed.append({"command": command, "reason": text[-300:]})
     else:
         outcome.applied.append(command)
+
+
+def _deferred_names(outcome: Outcome) -> set[str]:
+    """The users (or accounts) named by the removals deferred so far in this sync."""
+    return {
+        name
+        for d in outcome.deferred
+        for name in NAMES.search(d["command"]).group(1).split(",")
+    }
 
 
 def _split(command: str) -> list[str]:

@@ -10,10 +10,17 @@ skipped with the reason.
 import os
 import pwd
 import subprocess
+import time
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
+from allotment.core.validation import save_validated
+from allotment.grants.models import AllocationPeriod
+from allotment.grants.services import allocate, create_grant
 from allotment.integrations.slurm import devcluster
+from allotment.integrations.slurm.sacctmgr import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +59,52 @@ def unix_user(name: str) -> str:
     except KeyError:
         subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
     return name
+
+
+def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
+    """sbatch as `user`; slurmctld learns new associations from slurmdbd a moment after a
+    sync, so a refusal for an unknown account is retried for a few seconds."""
+    deadline = time.monotonic() + 60
+    while True:
+        code, out = cluster.attempt(
+            "sbatch", "--parsable", f"--uid={user}", f"--account={account}", "--time=2",
+            "--output=/dev/null", "--chdir=/tmp", f"--wrap=sleep {seconds}",
+        )  # fmt: skip
+        if code == 0:
+            return out.strip().split(";")[0]
+        assert "Invalid account" in out and time.monotonic() < deadline, out
+        time.sleep(0.3)
+
+
+FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+
+
+def run_job(cluster: Cluster, user: str, account: str, seconds: int = 1) -> str:
+    job = submit(cluster, user, account, seconds)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = cluster.run("sacct", "-n", "-X", "-P", "-j", job, "-o", "State").strip()
+        if state and state.split()[0] in FINISHED:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} did not finish: {state!r}")
+
+
+def this_years_pool(example, pid: str, hours: Decimal):
+    """An allocation for the period covering today (the example site's is in 2100)."""
+    today = date.today()
+    period = AllocationPeriod.objects.filter(name=str(today.year)).first() or save_validated(
+        AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
+                         end=date(today.year, 12, 31))
+    )  # fmt: skip
+    grant = create_grant(example.projects[pid], example.scheme, period.start, period.end)
+    return allocate(grant, period, example.pools["CPU Hours"], hours).allocation_pool
+
+
+def pending_reason(cluster: Cluster, job: str) -> tuple[str, str]:
+    """squeue's state and reason for a job; ("DONE", "") once squeue has forgotten it."""
+    out = cluster.run("squeue", "-h", "-j", job, "-o", "%T|%r").strip()
+    if not out:
+        return ("DONE", "")
+    state, reason = out.split("|")
+    return state, reason

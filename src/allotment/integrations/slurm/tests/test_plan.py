@@ -49,7 +49,7 @@ def test_a_move_a_new_default_and_removals_are_grouped_commands():
     assert result.commands == [
         "modify account where name=pb cluster=brecca set parent=inst",
         "modify user where name=bob cluster=brecca set defaultaccount=pb",
-        "remove user where name=carol,dave,eve",
+        "remove user where name=carol,dave,eve cluster=brecca",
         "remove account where name=old cluster=brecca",
     ]
 
@@ -71,15 +71,42 @@ def test_slurms_root_account_and_user_are_never_touched():
     assert result.empty
 
 
-def test_a_new_association_of_an_existing_user_keeps_the_default_in_the_load_file():
+def test_a_new_association_of_an_existing_user_leaves_the_default_to_a_per_cluster_modify():
+    # A load file's DefaultAccount would change bob's default on every cluster.
     have = state(
         accounts=WANT.accounts,
         associations={("alice", "pa"), ("bob", "pa")},
         defaults={"alice": "pa", "bob": "pa"},
     )
     result = plan(WANT, have, "brecca")
-    assert result.load.splitlines()[1:] == ["Parent - 'pb'", "User - 'bob':DefaultAccount='pb'"]
+    assert result.load.splitlines()[1:] == ["Parent - 'pb'", "User - 'bob'"]
     assert result.commands == ["modify user where name=bob cluster=brecca set defaultaccount=pb"]
+
+
+def test_a_user_slurm_has_on_another_cluster_gets_this_clusters_default_by_modify():
+    have = state(accounts=WANT.accounts)
+    have.users = {"bob"}  # on another cluster of the same slurmdbd
+    result = plan(WANT, have, "tasman")
+    users = [line for line in result.load.splitlines() if line.startswith("User")]
+    assert users == [
+        "User - 'alice':DefaultAccount='pa'",  # new to Slurm: the load sets it
+        "User - 'bob'",
+        "User - 'bob'",
+    ]
+    assert result.commands == ["modify user where name=bob cluster=tasman set defaultaccount=pb"]
+
+
+def test_a_user_leaving_the_cluster_loses_the_default_association_last_and_only_here():
+    # Slurm refuses to remove a default association together with another one.
+    have = state(
+        accounts=WANT.accounts,
+        associations={*WANT.associations, ("carol", "pa"), ("carol", "pb"), ("dave", "pb")},
+        defaults={**WANT.defaults, "carol": "pb", "dave": "pb"},
+    )
+    assert plan(WANT, have, "tasman").commands == [
+        "remove user where name=carol account=pa cluster=tasman",
+        "remove user where name=carol,dave cluster=tasman",
+    ]
 
 
 def test_the_ledger_becomes_the_desired_state(example):

@@ -3,21 +3,17 @@
 import json
 import subprocess
 import time
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
-from allotment.core.validation import save_validated
-from allotment.grants.models import AllocationPeriod
-from allotment.grants.services import allocate, create_grant
 from allotment.integrations.slurm.sacctmgr import Cluster
 from allotment.integrations.slurm.sync import observed, sync
 from allotment.projects.services import move_project, remove_member
 from allotment.usage.models import Job
 
-from .conftest import unix_user
+from .conftest import pending_reason, run_job, submit, this_years_pool, unix_user
 
 pytestmark = pytest.mark.slurm
 
@@ -52,43 +48,6 @@ def test_a_moved_project_moves_its_account(brecca, example):
         "modify account where name=projectd cluster=brecca set parent=institutec"
     ]
     assert observed(Cluster.of(brecca)).accounts["projectd"][0] == "institutec"
-
-
-def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
-    """sbatch as `user`; slurmctld learns new associations from slurmdbd a moment after a
-    sync, so a refusal for an unknown account is retried for a few seconds."""
-    deadline = time.monotonic() + 60
-    while True:
-        code, out = cluster.attempt(
-            "sbatch", "--parsable", f"--uid={user}", f"--account={account}", "--time=2",
-            "--output=/dev/null", "--chdir=/tmp", f"--wrap=sleep {seconds}",
-        )  # fmt: skip
-        if code == 0:
-            return out.strip().split(";")[0]
-        assert "Invalid account" in out and time.monotonic() < deadline, out
-        time.sleep(0.3)
-
-
-def run_job(cluster: Cluster, user: str, account: str, seconds: int = 1) -> str:
-    job = submit(cluster, user, account, seconds)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        state = cluster.run("sacct", "-n", "-X", "-P", "-j", job, "-o", "State").strip()
-        if state and state.split()[0] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job} did not finish: {state!r}")
-
-
-def this_years_pool(example, pid: str, hours: Decimal):
-    """An allocation for the period covering today (the example site's is in 2100)."""
-    today = date.today()
-    period = AllocationPeriod.objects.filter(name=str(today.year)).first() or save_validated(
-        AllocationPeriod(name=str(today.year), start=date(today.year, 1, 1),
-                         end=date(today.year, 12, 31))
-    )  # fmt: skip
-    grant = create_grant(example.projects[pid], example.scheme, period.start, period.end)
-    return allocate(grant, period, example.pools["CPU Hours"], hours).allocation_pool
 
 
 def test_a_real_job_is_pulled_and_charged_once(brecca, example):
@@ -170,14 +129,6 @@ def test_a_cluster_populated_by_hand_is_adopted_and_then_in_sync(brecca, capsys)
     assert json.loads(capsys.readouterr().out) == {
         "projects": 0, "people": 0, "accounts": 0, "memberships": 0
     }  # fmt: skip
-
-
-def pending_reason(cluster: Cluster, job: str) -> tuple[str, str]:
-    out = cluster.run("squeue", "-h", "-j", job, "-o", "%T|%r").strip()
-    if not out:
-        return ("DONE", "")
-    state, reason = out.split("|")
-    return state, reason
 
 
 def test_an_allocation_run_out_holds_the_next_job_until_a_new_grant(brecca, example):
