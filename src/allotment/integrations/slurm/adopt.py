@@ -48,7 +48,7 @@ def _uid(username: str, category) -> int:
 
 @transaction.atomic
 def adopt(machine) -> dict[str, int]:
-    have = observed(Cluster.of(machine))
+    have = observed(Cluster.of(machine), count_usage=False)  # no limits are adopted
     made = {"projects": 0, "people": 0, "accounts": 0, "memberships": 0}
     projects = {p.pid.lower(): p for p in Project.objects.all()}
     for name in sorted(have.accounts, key=lambda n: (_depth(n, have.accounts), n)):

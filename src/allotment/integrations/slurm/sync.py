@@ -158,8 +158,20 @@ def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
     return found
 
 
-def observed(cluster: Cluster, while_waiting=None) -> State:
+def feeds_cpu_pool(machine) -> bool:
+    """Whether the machine's jobs are charged to a CPU pool, so its accounts may be limited
+    and the sync needs Slurm's usage count."""
+    from allotment.resources.models import Metric, Resource
+
+    return Resource.objects.filter(machine=machine, pool__metric=Metric.CORE_SECONDS).exists()
+
+
+def observed(cluster: Cluster, while_waiting=None, count_usage: bool = True) -> State:
     """The cluster's state; `while_waiting()` runs while the queries do.
+
+    Slurm's usage count (`used_minutes`) comes from sshare, which asks the cluster's
+    slurmctld; everything else comes from slurmdbd. Without `count_usage` slurmctld is
+    not asked, so a cluster whose controller is elsewhere or down can still be read.
 
     Default accounts are read with `list user where cluster=NAME`: a user has one default
     association per cluster, and without the condition sacctmgr prints the default of the
@@ -175,7 +187,7 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
     users = cluster.start_rows(
         "list", "user", "where", f"cluster={cluster.name}", "format=User,DefaultAccount"
     )
-    usage = cluster.start_sshare()
+    usage = cluster.start_sshare() if count_usage else None
     if while_waiting is not None:
         while_waiting()
     orgs = {row[0]: row[1] for row in accounts.rows()}
@@ -192,7 +204,7 @@ def observed(cluster: Cluster, while_waiting=None) -> State:
         state.users.add(user)
         if user in with_assocs:
             state.defaults[user] = default
-    for row in usage.rows():
+    for row in usage.rows() if usage else ():
         if len(row) == 3 and not row[1].strip():  # an account's row (sshare also prints a
             state.used_minutes[row[0].strip()] = _cpu(row[2]) or 0  # "CLUSTER:" heading)
     return state
@@ -380,7 +392,11 @@ def sync(machine, dry_run: bool = False) -> Outcome:
     began = time.monotonic()
     cluster = Cluster.of(machine)
     want: list[State] = []
-    have = observed(cluster, while_waiting=lambda: want.append(desired(machine)))
+    have = observed(
+        cluster,
+        while_waiting=lambda: want.append(desired(machine)),
+        count_usage=feeds_cpu_pool(machine),
+    )
     # The limit is what Slurm has counted so far plus what the ledger says remains.
     want[0].limits = {
         name: have.used_minutes.get(name, 0) + left for name, left in want[0].limits.items()
@@ -432,9 +448,7 @@ def _apply(cluster: Cluster, command: str, outcome: Outcome) -> None:
 def _deferred_names(outcome: Outcome) -> set[str]:
     """The users (or accounts) named by the removals deferred so far in this sync."""
     return {
-        name
-        for d in outcome.deferred
-        for name in NAMES.search(d["command"]).group(1).split(",")
+        name for d in outcome.deferred for name in NAMES.search(d["command"]).group(1).split(",")
     }
 
 

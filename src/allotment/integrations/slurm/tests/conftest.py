@@ -53,22 +53,31 @@ def brecca(slurm_cluster, example):
 
 
 def unix_user(name: str) -> str:
-    """A real Unix user to run jobs as (Slurm runs a job as its submitter)."""
+    """A real Unix user to run jobs as (Slurm runs a job as its submitter).
+
+    slurmctld resolves a user's uid when it learns of their associations, and does not look
+    again for one that was unknown then (its jobs are refused as "Invalid account") until
+    it is reconfigured: so a user created here is followed by `scontrol reconfigure`."""
     try:
         pwd.getpwnam(name)
     except KeyError:
         subprocess.run(["useradd", "-M", "-s", "/bin/sh", name], check=True)
+        subprocess.run(["scontrol", "reconfigure"], env=devcluster.layout().env(), check=True)
     return name
 
 
-def submit(cluster: Cluster, user: str, account: str, seconds: int) -> str:
-    """sbatch as `user`; slurmctld learns new associations from slurmdbd a moment after a
-    sync, so a refusal for an unknown account is retried for a few seconds."""
+def submit(
+    cluster: Cluster, user: str, account: str, seconds: int, minutes: int = 2, tasks: int = 1
+) -> str:
+    """sbatch as `user` (a time limit of `minutes`, `tasks` CPUs); slurmctld learns new
+    associations from slurmdbd a moment after a sync, so a refusal for an unknown account
+    is retried for a few seconds."""
     deadline = time.monotonic() + 60
     while True:
         code, out = cluster.attempt(
-            "sbatch", "--parsable", f"--uid={user}", f"--account={account}", "--time=2",
-            "--output=/dev/null", "--chdir=/tmp", f"--wrap=sleep {seconds}",
+            "sbatch", "--parsable", f"--uid={user}", f"--account={account}",
+            f"--time={minutes}", f"--ntasks={tasks}", "--output=/dev/null", "--chdir=/tmp",
+            f"--wrap=sleep {seconds}",
         )  # fmt: skip
         if code == 0:
             return out.strip().split(";")[0]

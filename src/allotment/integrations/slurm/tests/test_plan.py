@@ -148,3 +148,49 @@ def test_a_site_wide_change_is_cut_into_arguments_exec_accepts():
         assert len(argument) < 128 * 1024
         changed += argument.removeprefix("name=").split(",")
     assert changed == names
+
+
+class AnsweringCluster:
+    """Stands in for sacctmgr: refuses the commands it is given answers for."""
+
+    def __init__(self, refusals: dict[str, str]):
+        self.refusals = refusals
+
+    def attempt(self, *args: str) -> tuple[int, str]:
+        command = " ".join(args[2:])  # after "sacctmgr -i"
+        return (1, self.refusals[command]) if command in self.refusals else (0, "")
+
+
+KEPT = " Error with request: You can not remove the default account of a user"
+
+
+def test_a_default_association_kept_by_a_deferred_removal_is_deferred_with_it():
+    from allotment.integrations.slurm.sync import Outcome, Plan, _apply
+
+    cluster = AnsweringCluster({
+        "remove user where name=bob account=pa cluster=tasman": " Job(s) active, cancel job(s)",
+        "remove user where name=bob,carol cluster=tasman": KEPT,
+        "remove user where name=bob cluster=tasman": KEPT,
+    })  # fmt: skip
+    outcome = Outcome(Plan("tasman"))
+    for command in (
+        "remove user where name=bob account=pa cluster=tasman",
+        "remove user where name=bob,carol cluster=tasman",
+    ):
+        _apply(cluster, command, outcome)
+    assert [d["command"] for d in outcome.deferred] == [
+        "remove user where name=bob account=pa cluster=tasman",
+        "remove user where name=bob cluster=tasman",
+    ]
+    assert outcome.applied == ["remove user where name=carol cluster=tasman"]
+    assert outcome.failed == []
+
+
+def test_a_default_account_refusal_nothing_explains_is_a_failure():
+    from allotment.integrations.slurm.sync import Outcome, Plan, _apply
+
+    cluster = AnsweringCluster({"remove user where name=bob cluster=tasman": KEPT})
+    outcome = Outcome(Plan("tasman"))
+    _apply(cluster, "remove user where name=bob cluster=tasman", outcome)
+    assert outcome.deferred == [] and outcome.applied == []
+    assert [f["command"] for f in outcome.failed] == ["remove user where name=bob cluster=tasman"]

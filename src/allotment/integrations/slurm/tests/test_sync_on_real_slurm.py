@@ -11,7 +11,7 @@ from django.core.management import call_command
 from allotment.integrations.slurm.sacctmgr import Cluster
 from allotment.integrations.slurm.sync import observed, sync
 from allotment.projects.services import move_project, remove_member
-from allotment.usage.models import Job
+from allotment.usage.models import Job, QuarantinedRecord
 
 from .conftest import pending_reason, run_job, submit, this_years_pool, unix_user
 
@@ -66,7 +66,10 @@ def test_a_real_job_is_pulled_and_charged_once(brecca, example):
     assert (row.username, row.account, row.cores) == ("alice", "projecta", 1)
     assert row.project == example.projects["ProjectA"] and row.person == example.people["alice"]
     again = pull(brecca)
-    assert again["new"] == 0 and summary["quarantined"] == 0
+    assert again["new"] == 0 and summary["read"] >= 1
+    # Other jobs of the last hour on the dev cluster (by hand, or of accounts a test made
+    # and the next sync removed) may be quarantined; this one is not.
+    assert not QuarantinedRecord.objects.filter(machine_name="brecca", key=job).exists()
     from allotment.grants.services import used_by_pool
 
     # The cluster outlives test runs, so earlier jobs of ProjectA are pulled too: the pool
@@ -89,7 +92,9 @@ def test_removing_an_association_with_a_running_job_is_deferred(brecca, example)
             time.sleep(0.2)
         remove_member(example.projects["ProjectA"], example.people["chen"])
         outcome = sync(brecca)
-        assert [d["command"] for d in outcome.deferred] == ["remove user where name=chen"]
+        assert [d["command"] for d in outcome.deferred] == [
+            "remove user where name=chen cluster=brecca"
+        ]
         assert not outcome.failed
         assert ("chen", "projecta") in observed(cluster).associations
     finally:
@@ -99,7 +104,7 @@ def test_removing_an_association_with_a_running_job_is_deferred(brecca, example)
         assert time.monotonic() < deadline, "the job did not go away"
         time.sleep(0.2)
     outcome = sync(brecca)
-    assert outcome.applied == ["remove user where name=chen"]
+    assert outcome.applied == ["remove user where name=chen cluster=brecca"]
     assert ("chen", "projecta") not in observed(cluster).associations
 
 
