@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -103,7 +103,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         initial={"project": request.GET.get("project")},
     )
     if not form.fields["project"].queryset.exists():
-        raise Http404("You manage the members of no project.")
+        raise PermissionDenied("You manage the members of no project.")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

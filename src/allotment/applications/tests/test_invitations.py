@@ -154,7 +154,7 @@ def test_a_taken_username_is_refused_and_nothing_is_created(client, example, per
 
 
 def test_only_member_managers_invite(as_, example, person):
-    assert as_("bob").get("/apply/invite/").status_code == 404
+    assert as_("bob").get("/apply/invite/").status_code == 403
     with pytest.raises(PermissionDenied):
         services.invite(example.projects["ProjectA"], "x@uni.example", person("bob"))
     page = as_("chen").get("/apply/invite/")  # ProjectA's supervisor
