@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from allotment.projects.models import Project, ProjectMembership
@@ -69,7 +70,10 @@ class Plan:
 def desired(machine) -> State:
     state = State()
     projects = {
-        p.pk: p for p in Project.objects.filter(is_active=True).only("pk", "pid", "parent_id")
+        p.pk: p
+        for p in Project.objects.filter(is_active=True).only(
+            "pk", "pid", "parent_id", "allocation_mode"
+        )
     }
     institute: dict[int, int] = {}
 
@@ -118,24 +122,34 @@ def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
     For a project's CPU pool in the period covering today: the remaining allocation, split
     between the machines feeding the pool by their share of its capacity (quantity x
     scaling), in this machine's raw minutes. A project that has had a pool for this machine
-    but has none covering today may use nothing more. Only projects whose subtree draws on
-    their pool get a limit: Slurm applies an account's limit to all accounts below it, so a
-    private or capped project with sub-projects is left unlimited (their own pools limit
-    them). Projects that never had a pool are not limited.
+    but has none covering today may use nothing more. Projects that never had a pool, or
+    draw on no pool, are not limited.
+
+    Slurm applies an account's limit to all accounts below it, so a limit is set only where
+    that matches the ledger's charging: on projects without sub-projects, on shared
+    projects (their subtree draws on their pool), and on capped projects (their
+    sub-projects draw on their pool up to their caps). A sub-project of a capped project
+    that has no pool of its own and no sub-projects may draw its cap's remainder, at most
+    what is left in the parent's pool; without a cap it may draw nothing. Private projects
+    with sub-projects are not limited: Slurm would count the sub-projects' usage, which
+    their own pools pay for, against the parent.
     """
     from datetime import date
 
-    from allotment.grants.models import AllocationPool
+    from allotment.grants.models import AllocationCap, AllocationPool
     from allotment.grants.services import summarise
     from allotment.projects.models import AllocationMode
     from allotment.resources.models import Metric, Resource
+    from allotment.usage.models import Charge, DailyUsage
 
     today = today or date.today()
     has_children = {p.parent_id for p in projects.values() if p.parent_id}
     limitable = {
         pk for pk, p in projects.items()
-        if pk not in has_children or p.allocation_mode == AllocationMode.SHARED
+        if pk not in has_children
+        or p.allocation_mode in (AllocationMode.SHARED, AllocationMode.CAPPED)
     }  # fmt: skip
+    capped = {pk for pk, p in projects.items() if p.allocation_mode == AllocationMode.CAPPED}
     found: dict[str, int] = {}
     mine = Resource.objects.filter(machine=machine, pool__metric=Metric.CORE_SECONDS)
     for pool_id in mine.values_list("pool_id", flat=True).distinct():
@@ -145,16 +159,54 @@ def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
         if not total or not here:
             continue
         unit = resources[0].pool.unit_size
+
+        def minutes_of(left, here=here, total=total, unit=unit) -> int:
+            """Pool units left -> this machine's share of them, in its raw CPU minutes: each
+            resource's share of the base units left, divided by its scaling."""
+            base = max(left, 0) * unit
+            share = sum(base * r.quantity * r.scaling_factor / total / r.scaling_factor
+                        for r in here)  # fmt: skip
+            return int(share // 60)
+
         pools = AllocationPool.objects.filter(resource_pool_id=pool_id, project_id__in=limitable)
-        for name in {slurm_name(pid) for pid in pools.values_list("project__pid", flat=True)}:
-            found.setdefault(name, 0)  # had a pool for this machine: limited from now on
-        for summary in summarise(pools.filter(period__start__lte=today, period__end__gte=today)):
-            left = max(summary.remaining, 0) * unit  # base units (core-seconds) of the pool
-            minutes = 0
-            for r in here:  # each resource's share of what is left, in its raw seconds
-                minutes += left * (r.quantity * r.scaling_factor / total) / r.scaling_factor
-            name = slurm_name(summary.project)
-            found[name] += int(minutes // 60)
+        ever = set(pools.values_list("project_id", flat=True))
+        for pk in ever:
+            found.setdefault(slurm_name(projects[pk].pid), 0)  # limited from now on
+        current = summarise(pools.filter(period__start__lte=today, period__end__gte=today))
+        for summary in current:
+            found[slurm_name(summary.project)] += minutes_of(summary.remaining)
+        # Leaf sub-projects of capped projects without a pool of their own today draw on
+        # the parent's pool (once the parent has had one, they are limited from then on).
+        pid_of = {p.pid: pk for pk, p in projects.items()}
+        own_today = {pid_of.get(s.project) for s in current}
+        parent_pool = {pid_of[s.project]: s for s in current if pid_of.get(s.project) in capped}
+        drawers = [
+            pk for pk, p in projects.items()
+            if p.parent_id in capped and p.parent_id in ever
+            and pk not in has_children and pk not in own_today
+        ]  # fmt: skip
+        if not drawers:
+            continue
+        caps = dict(
+            AllocationCap.objects.filter(
+                project_id__in=drawers, resource_pool_id=pool_id
+            ).values_list("project_id", "quantity")
+        )
+        drawn_rows = DailyUsage.objects.filter(
+            submitted_project_id__in=drawers,
+            allocation_pool_id__in=[s.pool_id for s in parent_pool.values()],
+            charge=Charge.CHARGED,
+        ).values_list("submitted_project_id", "used")
+        drawn: dict[int, Decimal] = defaultdict(Decimal)
+        for project, used in drawn_rows:
+            drawn[project] += Decimal(used or 0) / unit
+        for pk in drawers:
+            parent = parent_pool.get(projects[pk].parent_id)
+            left = 0
+            if parent is not None:
+                left = min(caps.get(pk, Decimal(0)) - drawn[pk], parent.remaining)
+            name = slurm_name(projects[pk].pid)
+            found[name] = found.get(name, 0) + minutes_of(left)
     return found
 
 

@@ -194,3 +194,51 @@ def test_a_default_account_refusal_nothing_explains_is_a_failure():
     _apply(cluster, "remove user where name=bob cluster=tasman", outcome)
     assert outcome.deferred == [] and outcome.applied == []
     assert [f["command"] for f in outcome.failed] == ["remove user where name=bob cluster=tasman"]
+
+
+def test_a_capped_project_and_its_sub_projects_are_limited_by_pool_and_caps(example):
+    from datetime import date
+    from decimal import Decimal
+
+    from allotment.core.validation import save_validated
+    from allotment.grants.models import AllocationCap
+    from allotment.grants.services import allocate, create_grant
+    from allotment.integrations.slurm.sync import remaining_minutes
+    from allotment.projects.models import AllocationMode, Project
+    from allotment.projects.services import create_project
+
+    project_c, project_d = example.projects["ProjectC"], example.projects["ProjectD"]
+    project_c.allocation_mode = AllocationMode.CAPPED
+    save_validated(project_c)
+    create_project("ProjectE", "Project E", parent=project_c)  # no cap: draws nothing
+    cpu = example.pools["CPU Hours"]
+    grant = create_grant(project_c, example.scheme, date(2100, 1, 1), date(2100, 12, 31))
+    allocate(grant, example.period, cpu, Decimal(70))
+    save_validated(AllocationCap(project=project_d, resource_pool=cpu, quantity=10))
+    projects = {p.pk: p for p in Project.objects.all()}
+    brecca = Machine.objects.get(name="brecca")
+    june = date(2100, 6, 1)
+
+    # brecca holds 4/7 of the pool: 70 h -> 2400 min for C; D's cap of 10 h -> 342 min.
+    limits = remaining_minutes(brecca, projects, june)
+    assert limits["projectc"] == 2400
+    assert limits["projectd"] == 342
+    assert limits["projecte"] == 0
+    # D drew 4 h from C's pool: 6 h of its cap are left (205 min), and 66 h of C's (2262).
+    from allotment.grants.models import AllocationPool
+    from allotment.usage.models import DailyUsage
+
+    DailyUsage.objects.create(
+        day=date(2100, 3, 1), month=date(2100, 3, 1), kind="job", machine=brecca,
+        resource_pool=cpu, submitted_project=project_d, charged_project=project_c,
+        allocation_pool=AllocationPool.objects.get(project=project_c, resource_pool=cpu),
+        charge="charged", jobs=1, raw=4 * 3600, used=4 * 3600,
+    )  # fmt: skip
+    limits = remaining_minutes(brecca, projects, june)
+    assert (limits["projectc"], limits["projectd"]) == (2262, 205)
+    # A cap beyond what is left in the parent's pool is held to the pool.
+    AllocationCap.objects.filter(project=project_d).update(quantity=Decimal(500))
+    assert remaining_minutes(brecca, projects, june)["projectd"] == 2262
+    # After the period: nothing more for any of them.
+    after = remaining_minutes(brecca, projects, date(2101, 6, 1))
+    assert (after["projectc"], after["projectd"], after["projecte"]) == (0, 0, 0)
