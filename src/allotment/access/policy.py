@@ -49,17 +49,27 @@ def _cache(person, key: str, compute):
     return store[key]
 
 
+def _memberships(person) -> list[tuple[int, bool, bool]]:
+    """(project id, leader, supervisor) of each of the person's memberships: one query, without
+    the model's ordering (which would join projects and people) and cached for the request."""
+    return _cache(
+        person,
+        "memberships",
+        lambda: list(
+            ProjectMembership.objects.filter(person_id=person.pk)
+            .order_by()
+            .values_list("project_id", "is_leader", "is_supervisor")
+        ),
+    )
+
+
 def led_project_ids(person) -> frozenset[int]:
     """Projects whose leader the person is, with their whole subtrees."""
     if not _signed_in(person):
         return frozenset()
 
     def compute():
-        roots = list(
-            ProjectMembership.objects.filter(person=person, is_leader=True).values_list(
-                "project_id", flat=True
-            )
-        )
+        roots = [project for project, leader, _ in _memberships(person) if leader]
         if not roots:
             return frozenset()
         ids: set[int] = set()
@@ -79,9 +89,7 @@ def managed_project_ids(person) -> frozenset[int] | None:
         return frozenset()
 
     def compute():
-        supervised = ProjectMembership.objects.filter(
-            person=person, is_supervisor=True
-        ).values_list("project_id", flat=True)
+        supervised = (project for project, _, supervisor in _memberships(person) if supervisor)
         return led_project_ids(person) | frozenset(supervised)
 
     return _cache(person, "managed", compute)
@@ -95,7 +103,7 @@ def visible_project_ids(person) -> frozenset[int] | None:
         return frozenset()
 
     def compute():
-        own = ProjectMembership.objects.filter(person=person).values_list("project_id", flat=True)
+        own = (project for project, _, _ in _memberships(person))
         return managed_project_ids(person) | frozenset(own)
 
     return _cache(person, "visible", compute)

@@ -148,6 +148,22 @@ class PersonSerializer(LedgerSerializer):
 # Projects and memberships -------------------------------------------------------------
 
 
+# A project's parents as far as a detail query joins them (select_related): most trees are an
+# institute, its projects and their sub-projects.
+PROJECT_PARENTS = ("parent__parent__parent",)
+_PARENT = Project._meta.get_field("parent")
+
+
+def _lineage(project: Project) -> tuple[int, str] | None:
+    """(depth, institute pid) from the parents already loaded; None if some are not."""
+    node, depth = project, 0
+    while node.parent_id is not None:
+        if not _PARENT.is_cached(node):
+            return None
+        node, depth = node.parent, depth + 1
+    return depth, node.pid
+
+
 class ProjectSerializer(LedgerSerializer):
     parent = NamedField("pid", "project", scope=_visible_projects, queryset=Project.objects.all(),
                         allow_null=True, required=False)  # fmt: skip
@@ -173,12 +189,14 @@ class ProjectSerializer(LedgerSerializer):
         path = getattr(obj, "tree_path", None)
         if path:
             return self._roots().get(path[0]) or obj.institute.pid
-        return obj.institute.pid
+        lineage = _lineage(obj)
+        return lineage[1] if lineage else obj.institute.pid
 
     def get_depth(self, obj: Project) -> int:
         depth = getattr(obj, "tree_depth", None)
         if depth is None:
-            depth = Project.objects.ancestors(obj).count()
+            lineage = _lineage(obj)
+            depth = lineage[0] if lineage else Project.objects.ancestors(obj).count()
         return depth
 
     def create(self, validated_data):

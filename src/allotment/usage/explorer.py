@@ -211,15 +211,20 @@ def explore(
     chart = groups
     if group_by != "resource_pool" and len(groups) > top:
         keep = {key for key, _ in ranked[:top]}
-        folded = _aggregate(
-            rows,
-            by_pool,
-            lambda r: labeller(r[0], r[1]),
-            lambda r: r[2] if r[2] in keep else OTHER,
-        )
-        other_total = _aggregate(
-            [r for r in rows if r[2] not in keep], by_pool, lambda r: TOTAL, lambda r: OTHER
-        )
+        if all(p.aggregation == Aggregation.SUM for p in pools):
+            # Sums add up: fold the cells and totals made above instead of every row again.
+            folded = _fold(cells, keep)
+            other_total = _fold(totals, keep)
+        else:  # a peak of daily totals is not the sum of the groups' peaks: from the rows
+            folded = _aggregate(
+                rows,
+                by_pool,
+                lambda r: labeller(r[0], r[1]),
+                lambda r: r[2] if r[2] in keep else OTHER,
+            )
+            other_total = _aggregate(
+                [r for r in rows if r[2] not in keep], by_pool, lambda r: TOTAL, lambda r: OTHER
+            )
         rest = len(groups) - top
         chart = [
             *groups[:top],
@@ -431,6 +436,17 @@ def _aggregate(rows, by_pool: dict, label_of, key_of) -> dict[tuple, list[float]
         sums[cell][1] += _across_days([d[0] for d in ordered], aggregation)
         sums[cell][2] += _across_days([d[1] for d in ordered], aggregation)
     return dict(sums)
+
+
+def _fold(cells: dict[tuple, list[float]], keep: set) -> dict[tuple, list[float]]:
+    """The measures of the groups not kept, added up per period as group OTHER (sum pools)."""
+    folded: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    for (label, key), measures in cells.items():
+        if key not in keep:
+            total = folded[(label, OTHER)]
+            for index, measure in enumerate(measures):
+                total[index] += measure
+    return dict(folded)
 
 
 def _metric(metric: str, measures: list[float], pool: ResourcePool) -> float | None:
