@@ -57,7 +57,9 @@ def find(token: str) -> ApiToken | None:
     prefix, dot, _ = token.partition(".")
     if not dot or not prefix or len(prefix) > 16:
         return None
-    record = ApiToken.objects.select_related("person").filter(prefix=prefix).first()
+    # Prefixes are unique: no ORDER BY (the model's ordering would join people for it).
+    found = ApiToken.objects.select_related("person").filter(prefix=prefix).order_by()[:1]
+    record = next(iter(found), None)
     if record is None or not hmac.compare_digest(record.secret_hash, hash_token(token)):
         return None
     return record

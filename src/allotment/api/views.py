@@ -34,7 +34,6 @@ from allotment.usage import reports
 from . import filters, serializers
 from .errors import django_errors
 from .models import ApiToken
-from .pagination import Pagination
 from .permissions import (
     PolicyPermission,
     admin_only,
@@ -163,22 +162,12 @@ class PersonViewSet(LedgerViewSet):
 LEADER_PROJECT_FIELDS = frozenset({"name", "description"})
 
 
-class TreePagination(Pagination):
-    """Counts the page's rows without the tree's recursive query: no filter reads a tree
-    column, so the count is the same, and a plain COUNT is a tenth of the cost."""
-
-    def get_count(self, queryset) -> int:
-        # without_tree_fields() changes the queryset it is called on: count a copy.
-        return super().get_count(queryset.all().without_tree_fields())
-
-
 class ProjectViewSet(LedgerViewSet):
-    """The project tree, in tree order, as far as the caller may see it. Leaders create sub-
-    projects under projects they lead and edit their name and description; administrators do
-    everything else."""
+    """The project tree, as far as the caller may see it, in pid order (or `ordering=`).
+    Leaders create sub-projects under projects they lead and edit their name and description;
+    administrators do everything else."""
 
     serializer_class = serializers.ProjectSerializer
-    pagination_class = TreePagination
     filterset_class = filters.ProjectFilter
     lookup_field = "pid"
     lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
@@ -187,13 +176,10 @@ class ProjectViewSet(LedgerViewSet):
     what = "projects"
 
     def get_queryset(self):
-        if self.action != "list":
-            # One project: its parents, joined, give its depth and institute (see
-            # ProjectSerializer) without the tree's recursive query over every project.
-            projects = Project.objects.select_related(*serializers.PROJECT_PARENTS)
-            return policy.visible_projects(self.request.user, projects)
-        tree = Project.objects.with_tree_fields().select_related("parent")
-        return policy.visible_projects(self.request.user, tree)
+        # Parents, joined, give each project's depth and institute (see ProjectSerializer)
+        # without the tree's recursive query over every project; lists are in pid order.
+        projects = Project.objects.select_related(*serializers.PROJECT_PARENTS)
+        return policy.visible_projects(self.request.user, projects)
 
     def may_write(self, request):
         user = request.user

@@ -26,7 +26,7 @@ from allotment.projects.models import Project, ProjectLevel, ProjectMembership
 from allotment.projects.services import add_member
 
 from . import mail
-from .deciding import closed, lock, require, when, who
+from .deciding import deciding, lock, record, require, when, who
 from .models import Invitation
 
 State = Invitation.State
@@ -159,10 +159,7 @@ def _accept(invitation: Invitation, person) -> ProjectMembership:
     project = invitation.project
     if ProjectMembership.objects.filter(project=project, person=person).exists():
         raise ValidationError(f'{person} is already a member of project "{project.pid}".')
-    invitation.state = State.ACCEPTED
-    invitation.accepted_by = person
-    invitation.accepted_at = timezone.now()
-    save_validated(invitation)
+    record(invitation, State.ACCEPTED, person)
     membership = add_member(
         project,
         person,
@@ -220,24 +217,15 @@ def accept_as_new_person(
 
 def revoke(invitation: Invitation, by, *, operator: bool = False) -> Invitation:
     """Withdraw an open invitation: its link stops working."""
-    with transaction.atomic():
-        invitation = lock(Invitation, invitation.pk)
+
+    def may(invitation: Invitation) -> None:
         require(
             operator or policy.can_manage_members(by, invitation.project),
             f"{by} may not revoke invitations to {invitation.project.pid}.",
         )
-        if invitation.state == State.ACCEPTED:
-            raise closed(
-                describe(invitation), "accepted", invitation.accepted_by, invitation.accepted_at
-            )
-        if invitation.state == State.REVOKED:
-            raise closed(
-                describe(invitation), "revoked", invitation.revoked_by, invitation.revoked_at
-            )
-        invitation.state = State.REVOKED
-        invitation.revoked_by = by
-        invitation.revoked_at = timezone.now()
-        save_validated(invitation)
+
+    with deciding(invitation, may, describe) as invitation:
+        record(invitation, State.REVOKED, by)
     return invitation
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from allotment.access import policy
 from allotment.core.validation import save_validated
@@ -13,7 +14,7 @@ from allotment.projects.models import Project, ProjectLevel, ProjectMembership
 from allotment.projects.services import add_member
 
 from . import mail
-from .deciding import closed, lock, reason_required, require
+from .deciding import deciding, reason_required, record, require, take_back
 from .models import JoinRequest
 
 State = JoinRequest.State
@@ -26,12 +27,7 @@ def describe(request: JoinRequest) -> str:
 
 
 def _context(request: JoinRequest, **extra) -> dict:
-    return {
-        "request": request,
-        "inbox_link": mail.url("applications:inbox"),
-        "mine_link": mail.url("applications:mine"),
-        **extra,
-    }
+    return mail.with_links(request=request, **extra)
 
 
 def joinable_projects(person) -> QuerySet:
@@ -75,6 +71,16 @@ def decidable(person) -> QuerySet:
     )
 
 
+def _manager(by, operator: bool) -> Callable[[JoinRequest], None]:
+    def may(request: JoinRequest) -> None:
+        require(
+            operator or policy.can_manage_members(by, request.project),
+            f"{by} may not decide requests to join {request.project.pid}.",
+        )
+
+    return may
+
+
 def approve(
     request: JoinRequest,
     by,
@@ -85,21 +91,8 @@ def approve(
     """Approve a pending request: the person becomes a member (project level `level`).
 
     Of two managers approving at once, one wins; the other is told who decided."""
-    with transaction.atomic():
-        request = lock(JoinRequest, request.pk)
-        require(
-            operator or policy.can_manage_members(by, request.project),
-            f"{by} may not decide requests to join {request.project.pid}.",
-        )
-        if request.state != State.PENDING:
-            raise closed(
-                describe(request), request.get_state_display(), request.decided_by,
-                request.decided_at,
-            )  # fmt: skip
-        request.state = State.APPROVED
-        request.decided_by = by
-        request.decided_at = timezone.now()
-        save_validated(request)
+    with deciding(request, _manager(by, operator), describe) as request:
+        record(request, State.APPROVED, by)
         membership = add_member(
             request.project,
             request.person,
@@ -112,41 +105,15 @@ def approve(
 
 def decline(request: JoinRequest, by, reason: str, *, operator: bool = False) -> JoinRequest:
     """Decline a pending request, telling the person why."""
-    with transaction.atomic():
-        request = lock(JoinRequest, request.pk)
-        require(
-            operator or policy.can_manage_members(by, request.project),
-            f"{by} may not decide requests to join {request.project.pid}.",
-        )
-        if request.state != State.PENDING:
-            raise closed(
-                describe(request), request.get_state_display(), request.decided_by,
-                request.decided_at,
-            )  # fmt: skip
-        request.reason = reason_required(reason, f"request {request.ref}")
-        request.state = State.DECLINED
-        request.decided_by = by
-        request.decided_at = timezone.now()
-        save_validated(request)
+    with deciding(request, _manager(by, operator), describe) as request:
+        reason = reason_required(reason, f"request {request.ref}")
+        record(request, State.DECLINED, by, reason=reason)
         mail.to_person("join_declined", request.person, _context(request))
     return request
 
 
 def withdraw(request: JoinRequest, by, *, operator: bool = False) -> JoinRequest:
     """The requester takes back a pending request."""
-    with transaction.atomic():
-        request = lock(JoinRequest, request.pk)
-        require(
-            operator or (by is not None and by.pk == request.person_id),
-            f"Only {request.person} may withdraw request {request.ref}.",
-        )
-        if request.state != State.PENDING:
-            raise closed(
-                describe(request), request.get_state_display(), request.decided_by,
-                request.decided_at,
-            )  # fmt: skip
-        request.state = State.WITHDRAWN
-        request.decided_by = by
-        request.decided_at = timezone.now()
-        save_validated(request)
-    return request
+    return take_back(
+        request, by, owner="person", noun="request", describe=describe, operator=operator
+    )

@@ -29,6 +29,15 @@ def url(name: str, *args) -> str:
     return site_url(reverse(name, args=args))
 
 
+def with_links(**context) -> dict:
+    """An email's context, with the links to the inbox and to "My applications"."""
+    return {
+        "inbox_link": url("applications:inbox"),
+        "mine_link": url("applications:mine"),
+        **context,
+    }
+
+
 def send_later(template: str, recipients: Iterable[str], context: dict) -> None:
     """Render the email now (the objects are as the step left them) and send it on commit,
     one message per recipient so nobody sees the others' addresses."""

@@ -16,7 +16,59 @@ from django.utils import timezone
 from allotment.core.models import LedgerModel
 
 
-class JoinRequest(LedgerModel):
+def _state(states: type[models.TextChoices]) -> models.CharField:
+    return models.CharField(max_length=16, choices=states.choices, default=states.PENDING)
+
+
+def _someone(related_name: str = "+") -> models.ForeignKey:
+    """Who took a step; the row keeps its history if their account is deleted."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+    )
+
+
+def _moment() -> models.DateTimeField:
+    return models.DateTimeField(null=True, blank=True)
+
+
+def _reason() -> models.TextField:
+    return models.TextField(blank=True, help_text="Why it was declined.")
+
+
+class Decidable(LedgerModel):
+    """What the three kinds share (methods only: each declares its own fields, in its own
+    order): the reference (J12, I3, P5), newest first, and who decided and when."""
+
+    REF_PREFIX: str
+    OPEN_STATES: tuple[str, ...] = ("pending",)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created", "-pk"]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.REF_PREFIX}{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    def decision_fields(self, state: str) -> tuple[str, str]:
+        """The fields that name who moved the row to `state`, and when."""
+        return "decided_by", "decided_at"
+
+    def decision(self) -> tuple:
+        """Who decided the row (None: an operator) and when."""
+        by, at = self.decision_fields(self.state)
+        return getattr(self, by), getattr(self, at)
+
+
+class JoinRequest(Decidable):
     """A signed-in person asks to become a member of a project; its managers decide."""
 
     class State(models.TextChoices):
@@ -32,20 +84,15 @@ class JoinRequest(LedgerModel):
         "projects.Project", on_delete=models.CASCADE, related_name="join_requests"
     )
     message = models.TextField(blank=True, help_text="Why the person asks to join.")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state = _state(State)
     created = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Why it was declined.")
+    decided_by = _someone()
+    decided_at = _moment()
+    reason = _reason()
 
-    class Meta:
-        ordering = ["-created", "-pk"]
+    REF_PREFIX = "J"
+
+    class Meta(Decidable.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["person", "project"],
@@ -57,11 +104,7 @@ class JoinRequest(LedgerModel):
     clean_covers = ("join_request_one_pending",)
 
     def __str__(self) -> str:
-        return f"J{self.pk}: {self.person.username} asks to join {self.project.pid}"
-
-    @property
-    def ref(self) -> str:
-        return f"J{self.pk}"
+        return f"{self.ref}: {self.person.username} asks to join {self.project.pid}"
 
     def clean(self) -> None:
         """A pending request must be one someone could approve: an active project the person
@@ -98,7 +141,7 @@ class JoinRequest(LedgerModel):
             raise ValidationError(errors)
 
 
-class Invitation(LedgerModel):
+class Invitation(Decidable):
     """A project's manager invites someone, by email, to become a member.
 
     Only the SHA-256 hash of the secret token is stored: the link in the email is the only
@@ -123,43 +166,24 @@ class Invitation(LedgerModel):
         related_name="invitations",
     )
     message = models.TextField(blank=True)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="invitations_sent",
-    )
+    invited_by = _someone("invitations_sent")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state = _state(State)
     created = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
-    accepted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="invitations_accepted",
-    )
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = _someone("invitations_accepted")
+    accepted_at = _moment()
+    revoked_by = _someone()
+    revoked_at = _moment()
 
-    class Meta:
-        ordering = ["-created", "-pk"]
+    REF_PREFIX = "I"
 
     def __str__(self) -> str:
-        return f"I{self.pk}: {self.email} invited to {self.project.pid}"
+        return f"{self.ref}: {self.email} invited to {self.project.pid}"
 
-    @property
-    def ref(self) -> str:
-        return f"I{self.pk}"
+    def decision_fields(self, state: str) -> tuple[str, str]:
+        """accepted_by/accepted_at, or revoked_by/revoked_at."""
+        return f"{state}_by", f"{state}_at"
 
     @property
     def is_expired(self) -> bool:
@@ -179,7 +203,7 @@ class Invitation(LedgerModel):
             )
 
 
-class ProjectApplication(LedgerModel):
+class ProjectApplication(Decidable):
     """A signed-in person applies for a new project under an institute.
 
     Stage 1: the institute's leaders decide (state pending). Stage 2, when the site asks for
@@ -208,25 +232,13 @@ class ProjectApplication(LedgerModel):
     pid = models.CharField("project id", max_length=64)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state = _state(State)
     created = models.DateTimeField(default=timezone.now)
-    leader_decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    leader_decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    reason = models.TextField(blank=True, help_text="Why it was declined.")
+    leader_decided_by = _someone()
+    leader_decided_at = _moment()
+    decided_by = _someone()
+    decided_at = _moment()
+    reason = _reason()
     project = models.OneToOneField(
         "projects.Project",
         null=True,
@@ -236,8 +248,9 @@ class ProjectApplication(LedgerModel):
         help_text="The project created on approval.",
     )
 
-    class Meta:
-        ordering = ["-created", "-pk"]
+    REF_PREFIX = "P"
+
+    class Meta(Decidable.Meta):
         constraints = [
             models.UniqueConstraint(
                 models.functions.Lower("pid"),
@@ -249,15 +262,7 @@ class ProjectApplication(LedgerModel):
     clean_covers = ("project_application_one_open_per_pid",)
 
     def __str__(self) -> str:
-        return f"P{self.pk}: {self.applicant.username} applies for {self.pid}"
-
-    @property
-    def ref(self) -> str:
-        return f"P{self.pk}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.state in self.OPEN_STATES
+        return f"{self.ref}: {self.applicant.username} applies for {self.pid}"
 
     def clean(self) -> None:
         """An open application must still be one that can become a project: checked when it

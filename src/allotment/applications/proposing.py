@@ -8,6 +8,8 @@ Final approval creates the project under the institute and makes the applicant i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -20,7 +22,7 @@ from allotment.projects.models import Project
 from allotment.projects.services import add_member, create_project
 
 from . import mail
-from .deciding import closed, lock, reason_required, require
+from .deciding import deciding, reason_required, record, require, take_back
 from .models import ProjectApplication
 
 State = ProjectApplication.State
@@ -38,12 +40,7 @@ def describe(application: ProjectApplication) -> str:
 
 
 def _context(application: ProjectApplication, **extra) -> dict:
-    return {
-        "application": application,
-        "inbox_link": mail.url("applications:inbox"),
-        "mine_link": mail.url("applications:mine"),
-        **extra,
-    }
+    return mail.with_links(application=application, **extra)
 
 
 def institutes() -> QuerySet:
@@ -83,39 +80,31 @@ def decidable(person) -> QuerySet:
     )
 
 
-def _may_decide(application: ProjectApplication, by, operator: bool) -> None:
-    if operator:
-        return
-    if application.state == State.LEADER_APPROVED:
-        require(
-            policy.is_site_admin(by),
-            f"Only a site administrator may decide {application.ref} now.",
-        )
-    else:
-        require(
-            policy.can_lead(by, application.institute_id),
-            f"{by} may not decide applications under {application.institute.pid}.",
-        )
+def _decider(by, operator: bool) -> Callable[[ProjectApplication], None]:
+    """The check that `by` may decide the application's current stage."""
 
+    def may(application: ProjectApplication) -> None:
+        if operator:
+            return
+        if application.state == State.LEADER_APPROVED:
+            require(
+                policy.is_site_admin(by),
+                f"Only a site administrator may decide {application.ref} now.",
+            )
+        else:
+            require(
+                policy.can_lead(by, application.institute_id),
+                f"{by} may not decide applications under {application.institute.pid}.",
+            )
 
-def _refuse_if_closed(application: ProjectApplication) -> None:
-    if not application.is_open:
-        raise closed(
-            describe(application),
-            application.get_state_display(),
-            application.decided_by,
-            application.decided_at,
-        )
+    return may
 
 
 def approve(application: ProjectApplication, by, *, operator: bool = False) -> ProjectApplication:
     """Approve the application's current stage; the last stage creates the project.
 
     If the pid was taken meanwhile the approval is refused and the application stays open."""
-    with transaction.atomic():
-        application = lock(ProjectApplication, application.pk)
-        _may_decide(application, by, operator)
-        _refuse_if_closed(application)
+    with deciding(application, _decider(by, operator), describe) as application:
         now = timezone.now()
         final = (
             application.state == State.LEADER_APPROVED
@@ -148,11 +137,7 @@ def approve(application: ProjectApplication, by, *, operator: bool = False) -> P
             leader=True,
             default=not applicant.memberships.filter(is_default_project=True).exists(),
         )
-        application.state = State.APPROVED
-        application.decided_by = by
-        application.decided_at = now
-        application.project = project
-        save_validated(application)
+        record(application, State.APPROVED, by, moment=now, project=project)
         mail.to_person("project_approved", applicant, _context(application, project=project))
     return application
 
@@ -161,33 +146,18 @@ def decline(
     application: ProjectApplication, by, reason: str, *, operator: bool = False
 ) -> ProjectApplication:
     """Decline the application at its current stage, telling the applicant why."""
-    with transaction.atomic():
-        application = lock(ProjectApplication, application.pk)
-        _may_decide(application, by, operator)
-        _refuse_if_closed(application)
-        application.reason = reason_required(reason, f"application {application.ref}")
+    with deciding(application, _decider(by, operator), describe) as application:
+        reason = reason_required(reason, f"application {application.ref}")
         if application.state == State.PENDING:
             application.leader_decided_by = by
             application.leader_decided_at = timezone.now()
-        application.state = State.DECLINED
-        application.decided_by = by
-        application.decided_at = timezone.now()
-        save_validated(application)
+        record(application, State.DECLINED, by, reason=reason)
         mail.to_person("project_declined", application.applicant, _context(application))
     return application
 
 
 def withdraw(application: ProjectApplication, by, *, operator: bool = False) -> ProjectApplication:
     """The applicant takes back an open application."""
-    with transaction.atomic():
-        application = lock(ProjectApplication, application.pk)
-        require(
-            operator or (by is not None and by.pk == application.applicant_id),
-            f"Only {application.applicant} may withdraw application {application.ref}.",
-        )
-        _refuse_if_closed(application)
-        application.state = State.WITHDRAWN
-        application.decided_by = by
-        application.decided_at = timezone.now()
-        save_validated(application)
-    return application
+    return take_back(
+        application, by, owner="applicant", noun="application", describe=describe, operator=operator
+    )

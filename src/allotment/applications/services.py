@@ -36,9 +36,7 @@ admin_stage_required = proposing.admin_stage_required
 Application = JoinRequest | Invitation | ProjectApplication
 
 KINDS: dict[str, type[Application]] = {
-    "J": JoinRequest,
-    "I": Invitation,
-    "P": ProjectApplication,
+    model.REF_PREFIX: model for model in (JoinRequest, Invitation, ProjectApplication)
 }
 REF = re.compile(r"^\s*([JIPjip])-?(\d+)\s*$")
 

@@ -4,6 +4,8 @@ so its existence is not revealed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -11,7 +13,6 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from allotment.projects.models import Project
@@ -199,15 +200,46 @@ def new_project(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _decidable(request: HttpRequest, ref: str):
-    """The join request or project application named, if the viewer may decide it now."""
+def _found(ref: str, shown: Callable[[services.Application], bool]) -> services.Application:
+    """What the reference names, if `shown` says the viewer may act on it; else a 404."""
     try:
         found = services.find(ref)
     except ValidationError:
         raise Http404(ref) from None
-    if isinstance(found, Invitation) or not services.can_decide(request.user, found):
+    if not shown(found):
         raise Http404(ref)
     return found
+
+
+def _decidable(request: HttpRequest, ref: str):
+    """The join request or project application named, if the viewer may decide it now."""
+    return _found(
+        ref,
+        lambda found: (
+            not isinstance(found, Invitation) and services.can_decide(request.user, found)
+        ),
+    )
+
+
+def _step(
+    request: HttpRequest, step: Callable[[], object], done: Callable[[object], str], then: str
+) -> HttpResponse:
+    """Take the step; say what it did (`done(result)`) or why it was refused; go to `then`."""
+    try:
+        result = step()
+    except ValidationError as e:
+        _refused(request, e)
+    else:
+        messages.success(request, done(result))
+    return redirect(then)
+
+
+def _approved(found, result) -> str:
+    if isinstance(found, JoinRequest):
+        return f"Approved {found.ref}: {result} now."
+    if result.state == ProjectApplication.State.LEADER_APPROVED:
+        return f"Approved {found.ref}; it now waits for a site administrator."
+    return f'Approved {found.ref}: project "{result.project.pid}" was created.'
 
 
 @require_POST
@@ -218,69 +250,55 @@ def approve(request: HttpRequest, ref: str) -> HttpResponse:
     if isinstance(found, JoinRequest):
         form = forms.ApproveForm(request.POST)
         options["level"] = form.cleaned_data["level"] if form.is_valid() else None
-    try:
-        result = services.approve(found, request.user, **options)
-    except ValidationError as e:
-        _refused(request, e)
-    else:
-        if isinstance(found, JoinRequest):
-            messages.success(request, f"Approved {found.ref}: {result} now.")
-        elif result.state == ProjectApplication.State.LEADER_APPROVED:
-            messages.success(
-                request, f"Approved {found.ref}; it now waits for a site administrator."
-            )
-        else:
-            messages.success(
-                request, f'Approved {found.ref}: project "{result.project.pid}" was created.'
-            )
-    return redirect("applications:inbox")
+    return _step(
+        request,
+        lambda: services.approve(found, request.user, **options),
+        lambda result: _approved(found, result),
+        "applications:inbox",
+    )
 
 
 @require_POST
 @login_required
 def decline(request: HttpRequest, ref: str) -> HttpResponse:
     found = _decidable(request, ref)
-    try:
-        services.decline(found, request.user, request.POST.get("reason", ""))
-    except ValidationError as e:
-        _refused(request, e)
-    else:
-        messages.success(request, f"Declined {found.ref}.")
-    return redirect("applications:inbox")
+    return _step(
+        request,
+        lambda: services.decline(found, request.user, request.POST.get("reason", "")),
+        lambda _: f"Declined {found.ref}.",
+        "applications:inbox",
+    )
+
+
+def _owner_id(found) -> int | None:
+    return getattr(found, "person_id", None) or getattr(found, "applicant_id", None)
 
 
 @require_POST
 @login_required
 def withdraw(request: HttpRequest, ref: str) -> HttpResponse:
-    try:
-        found = services.find(ref)
-    except ValidationError:
-        raise Http404(ref) from None
-    owner = getattr(found, "person_id", None) or getattr(found, "applicant_id", None)
-    if isinstance(found, Invitation) or owner != request.user.pk:
-        raise Http404(ref)
-    try:
-        services.withdraw(found, request.user)
-    except ValidationError as e:
-        _refused(request, e)
-    else:
-        messages.success(request, f"Withdrew {found.ref}.")
-    return redirect("applications:mine")
+    found = _found(
+        ref,
+        lambda found: not isinstance(found, Invitation) and _owner_id(found) == request.user.pk,
+    )
+    return _step(
+        request,
+        lambda: services.withdraw(found, request.user),
+        lambda _: f"Withdrew {found.ref}.",
+        "applications:mine",
+    )
 
 
 @require_POST
 @login_required
 def revoke(request: HttpRequest, ref: str) -> HttpResponse:
-    try:
-        found = services.find(ref)
-    except ValidationError:
-        raise Http404(ref) from None
-    if not isinstance(found, Invitation) or not services.can_decide(request.user, found):
-        raise Http404(ref)
-    try:
-        services.revoke_invitation(found, request.user)
-    except ValidationError as e:
-        _refused(request, e)
-    else:
-        messages.success(request, f"Revoked {found.ref}; its link no longer works.")
-    return redirect(reverse("applications:inbox"))
+    found = _found(
+        ref,
+        lambda found: isinstance(found, Invitation) and services.can_decide(request.user, found),
+    )
+    return _step(
+        request,
+        lambda: services.revoke_invitation(found, request.user),
+        lambda _: f"Revoked {found.ref}; its link no longer works.",
+        "applications:inbox",
+    )

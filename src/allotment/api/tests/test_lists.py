@@ -15,19 +15,24 @@ def test_lists_are_paged_with_limit_and_offset(admin, example):
     assert {p["pid"] for p in first["results"]}.isdisjoint({p["pid"] for p in rest})
 
 
-def test_projects_come_in_tree_order_and_filter_by_parent_institute_and_subtree(admin, example):
+def test_projects_come_in_pid_order_and_filter_by_parent_institute_and_subtree(admin, example):
     def pids(query):
         return [p["pid"] for p in admin.get(f"/api/projects/{query}").json()["results"]]
 
     assert pids("") == [
         "InstituteA",
-        "ProjectA",
-        "ProjectB",
         "InstituteB",
         "InstituteC",
+        "ProjectA",
+        "ProjectB",
         "ProjectC",
         "ProjectD",
     ]
+    depth = {
+        p["pid"]: (p["depth"], p["institute"])
+        for p in admin.get("/api/projects/").json()["results"]
+    }
+    assert depth["ProjectD"] == (2, "InstituteC") and depth["InstituteB"] == (0, "InstituteB")
     assert pids("?parent=InstituteA") == ["ProjectA", "ProjectB"]
     assert pids("?institute=InstituteC") == ["InstituteC", "ProjectC", "ProjectD"]
     assert pids("?institute=ProjectC") == []  # not an institute
