@@ -1,7 +1,7 @@
 """Portal benchmark: page server time and read-API throughput over about a million real jobs.
 
     .venv/bin/python bench/portal.py [--engines sqlite,postgresql] [--keep | --reuse [DIR]]
-        [--workers 4] [--duration 20] [--connections 8] [--conn-max-age -,60]
+        [--workers 3] [--duration 20] [--connections 8] [--conn-max-age -]
 
 Imports RICC, CEA-Curie and SDSC-Blue (1,003,926 jobs) as three machines under three
 institutes, like bench/reports.py, then measures:
@@ -20,9 +20,9 @@ institutes, like bench/reports.py, then measures:
     monthly usage report, with `Authorization: Bearer TOKEN` of the administrator, then of the
     member. Every endpoint is checked for a 200 first; any non-2xx answer or socket error
     under wrk fails the run. Target: >= 500 requests/s on 2 cores with p99 <= 100 ms.
-    Once per --conn-max-age value: "-" runs settings.py as it is (a database connection per
-    request); a number N runs the workers with CONN_MAX_AGE=N (set by a gunicorn hook), what
-    settings.py would do with dj_database_url.parse(..., conn_max_age=N).
+    Once per --conn-max-age value: "-" runs settings.py as it is (connections kept 60 s,
+    $ALLOTMENT_DB_CONN_MAX_AGE); a number N runs the workers with CONN_MAX_AGE=N (set by a
+    gunicorn hook; 0 is a connection per request).
     Besides req/s and latency it prints the workers' CPU time per request, read from
     /proc: unlike req/s it hardly depends on what else the machine runs, and 2000 / that
     is what two idle cores would serve (the database server's own CPU not counted).
@@ -486,14 +486,14 @@ def main() -> None:
         help=f"measure the databases kept in DIR (default {BASE}), building missing ones",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="timed passes over each page's URLs")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--worker-threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--duration", type=int, default=20, help="seconds of wrk per viewer")
     parser.add_argument(
-        "--conn-max-age", default="-,60", metavar="LIST",
+        "--conn-max-age", default="-", metavar="LIST",
         help="API runs, one per value: - is settings.py as it is (a connection per request); "
         "a number of seconds keeps connections that long (what settings.py could say)",
     )  # fmt: skip
@@ -568,7 +568,7 @@ def report(figures: dict) -> bool:
             for role, r in runs.items():
                 ok = r["rps"] >= API_TARGET_RPS and r["p99"] <= API_TARGET_P99_MS
                 missed |= not ok
-                print(f"{engine:<11} {'0 (settings)' if age == '-' else age:<13} {role:<7} "
+                print(f"{engine:<11} {'settings' if age == '-' else age:<13} {role:<7} "
                       f"{r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
                       f"{r['cpu_ms']:>7.2f} {2000 / r['cpu_ms']:>8.0f}  "
                       f"{r['load']:.2f}{'' if ok else '  MISSED'}")  # fmt: skip
