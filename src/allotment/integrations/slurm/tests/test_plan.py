@@ -34,6 +34,22 @@ def test_from_empty_everything_goes_in_one_load_file_parents_first():
     ]
 
 
+def test_the_load_walks_the_tree_depth_first_so_slurmdbd_shifts_little():
+    # Slurm 22.05 keeps associations as a nested set: each group under one parent shifts
+    # every association right of it, so groups go left to right, one subtree at a time
+    # (by depth, then name, would put pa2 before pa1's members).
+    want = state(
+        accounts={"i1": ("root", "i1"), "i2": ("root", "i2"), "pa1": ("i1", "i1"),
+                  "pa2": ("i2", "i2"), "pb1": ("i1", "i1"), "sub": ("pa1", "i1")},
+        associations={("u1", "pa1"), ("u2", "pa2"), ("u3", "pb1"), ("u4", "sub")},
+    )  # fmt: skip
+    parents = [line for line in plan(want, state(), "c").load.splitlines() if "Parent" in line]
+    assert parents == [
+        "Parent - 'root'", "Parent - 'i1'", "Parent - 'pa1'", "Parent - 'sub'",
+        "Parent - 'pb1'", "Parent - 'i2'", "Parent - 'pa2'",
+    ]  # fmt: skip
+
+
 def test_equal_states_plan_nothing():
     assert plan(WANT, WANT, "brecca").empty
 
