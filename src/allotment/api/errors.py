@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -54,6 +55,13 @@ def exception_handler(exc, context):
         return Response(
             {"detail": f"Cannot delete: other records refer to it ({', '.join(names)})."},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL byte in text, a number out of range)
+        # that no rule caught first: bad input, not a server error.
+        return Response(
+            {"detail": "A value in the request cannot be stored or looked up as given."},
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
