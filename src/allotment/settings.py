@@ -225,7 +225,8 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "sessions",
     "auth.permission",
     # Bulk tables, written a million rows at a time: each import is audited as an ImportRun
-    # (who, which files, what changed) instead of row by row. See audit.services.BULK_TABLES.
+    # (who, which files, what changed) instead of row by row. The one list of unaudited
+    # tables: audit.services.unaudited_models() reads it.
     "usage.job",
     "usage.storagesnapshot",
     "usage.dailyusage",

@@ -5,6 +5,7 @@ from datetime import datetime
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.apps import apps
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -26,25 +27,16 @@ def ledger_models() -> list:
     ]
 
 
-# Tables written in bulk by imports and the aggregator; their changes are audited per import
-# (usage.ImportRun) because a log entry per row would cost more than the rows themselves.
-BULK_TABLES = {
-    "usage.job",
-    "usage.storagesnapshot",
-    "usage.dailyusage",
-    "usage.monthlyusage",
-    "usage.quarantinedrecord",
-}
-# Bookkeeping rewritten every few minutes, not ledger state: the agent's loop health.
-BOOKKEEPING_TABLES = {"agent.loopstatus"}
+def _excluded(model) -> bool:
+    """Left out of auditing by settings.AUDITLOG_EXCLUDE_TRACKING_MODELS, which names an app
+    ("sessions") or a model ("usage.job"): the bulk tables, audited per import as
+    usage.ImportRun, and bookkeeping such as the agent's loop health."""
+    excluded = {n.lower() for n in getattr(settings, "AUDITLOG_EXCLUDE_TRACKING_MODELS", ())}
+    return model._meta.label_lower in excluded or model._meta.app_label in excluded
 
 
 def unaudited_models() -> list:
-    return [
-        m
-        for m in ledger_models()
-        if not auditlog.contains(m) and m._meta.label_lower not in BULK_TABLES | BOOKKEEPING_TABLES
-    ]
+    return [m for m in ledger_models() if not auditlog.contains(m) and not _excluded(m)]
 
 
 def entries(

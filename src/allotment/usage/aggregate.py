@@ -85,6 +85,14 @@ def _expand_for_caps(charger: Charger, first: int, last: int) -> tuple[int, int]
         first, last = wider
 
 
+def _expand_resources_for_caps(charger: Charger, resources: list[int]) -> list[int]:
+    """A cap is shared by every resource of a pool: rebuild them all together."""
+    if not charger.caps or not resources:
+        return resources
+    pools = Resource.objects.filter(pk__in=resources).values("pool")
+    return list(Resource.objects.filter(pool__in=pools).values_list("pk", flat=True))
+
+
 def _delete(kind: str, first: int, last: int, resources: list[int] | None = None) -> None:
     sql = f"DELETE FROM {TABLE} WHERE kind = %s AND day >= %s AND day <= %s"
     params = [kind, to_date(first).isoformat(), to_date(last).isoformat()]
@@ -141,6 +149,7 @@ def rebuild_storage(lo: int, hi: int, resources: list[int], clock: DayClock | No
     clock = clock or DayClock()
     charger = Charger()
     first, last = _expand_for_caps(charger, clock.day(lo), clock.day(hi))
+    resources = _expand_resources_for_caps(charger, resources)
     _delete(Kind.STORAGE, first, last, resources)
     if not resources:
         return 0

@@ -4,9 +4,15 @@ Rows go in as tuples through COPY on PostgreSQL and executemany on SQLite, never
 save per row. Deletes are plain SQL so Django does not load rows to send signals.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from django.db import connection
+
+
+def chunks(seq: Sequence, size: int = 900) -> Iterator[Sequence]:
+    """`seq` in slices of at most `size`: few enough parameters for SQLite's limit."""
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
 
 
 def insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:

@@ -24,20 +24,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.apps import apps
-from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import connection
+from django.core.exceptions import ValidationError
 from django.db.models import FloatField, QuerySet, Sum
 
 from allotment.access.policy import visible_usage
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Metric, ResourcePool
 
+from . import reports
 from .days import ONE_DAY
 from .models import DailyUsage, MonthlyUsage
-from .reports import _across_days, default_pool
-
-PERIODS = ("day", "month", "quarter", "year")
+from .reports import (
+    PERIODS,
+    _across_days,
+    _whole_months,
+    default_pool,
+    grouped_rows,
+    period_label,
+)
 
 METRICS: dict[str, str] = {
     "used": "Used (scaled)",
@@ -268,17 +272,11 @@ def _pools(metric: str, group_by: str, filters: Filters) -> list[ResourcePool]:
     return pools
 
 
-def _whole_months(filters: Filters) -> bool:
-    return (filters.date_from is None or filters.date_from.day == 1) and (
-        filters.date_to is None or (filters.date_to + ONE_DAY).day == 1
-    )
-
-
 def _sum_source(period: str, filters: Filters) -> tuple[type, str]:
     """Where sum pools are read from: the monthly rollup when it answers exactly."""
     if period == "day":
         return DailyUsage, "day"
-    if _whole_months(filters):
+    if _whole_months(filters.date_from, filters.date_to):
         return MonthlyUsage, period
     return DailyUsage, "month"
 
@@ -305,26 +303,15 @@ def _fetch(viewer, table, bucket: str, column: str, pool_ids: list[int], filters
     fields = (
         [bucket, column, "resource_pool_id"] if column != "resource_pool_id" else [bucket, column]
     )
-    grouped = (
-        rows.values(*fields)
-        .annotate(
-            n_jobs=Sum("jobs"),
-            n_raw=Sum("raw", output_field=FloatField()),
-            n_used=Sum("used", output_field=FloatField()),
-            n_wait=Sum("wait", output_field=FloatField()),
-        )
-        .order_by()
-        .values_list(*fields, "n_jobs", "n_raw", "n_used", "n_wait")
+    # An anonymous viewer sees nothing: no rows.
+    result = grouped_rows(
+        rows,
+        fields,
+        n_jobs=Sum("jobs"),
+        n_raw=Sum("raw", output_field=FloatField()),
+        n_used=Sum("used", output_field=FloatField()),
+        n_wait=Sum("wait", output_field=FloatField()),
     )
-    # A plain cursor, as reports.report does: Django's per-row converters cost more than
-    # the query on hundreds of thousands of grouped rows.
-    try:
-        sql, params = grouped.query.sql_with_params()
-    except EmptyResultSet:  # e.g. an anonymous viewer: nothing is visible
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        result = cursor.fetchall()
     out = []
     for values in result:
         if column == "resource_pool_id":
@@ -356,20 +343,11 @@ class _Labeller:
         self.period = period
         self.memo: dict = {}
 
-    def of_date(self, day: date) -> str:
-        if self.period == "day":
-            return day.isoformat()
-        if self.period == "month":
-            return f"{day.year}-{day.month:02d}"
-        if self.period == "quarter":
-            return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-        return str(day.year)
-
     def __call__(self, bucket: str, value) -> str:
         key = (bucket, value)
         found = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = self.of_date(_bucket_start(bucket, value))
+            found = self.memo[key] = period_label(_bucket_start(bucket, value), self.period)
         return found
 
 
@@ -403,7 +381,7 @@ def _period_axis(period: str, filters: Filters, rows: list[tuple], labeller: _La
         return []
     axis, current = [], _period_start(first, period)
     while current <= last:
-        axis.append(labeller.of_date(current))
+        axis.append(period_label(current, period))
         current = _next_start(current, period)
     return axis
 
@@ -481,12 +459,7 @@ def _csv_number(value: float) -> str:
 
 def _names(group_by: str, keys: set) -> dict:
     _, model, name_field, _ = GROUPS[group_by]
-    ids = [k for k in keys if k is not None and k != OTHER]
-    manager = apps.get_model(model).objects
-    found: dict = {}
-    for start in range(0, len(ids), 900):
-        found.update(manager.filter(pk__in=ids[start : start + 900]).values_list("pk", name_field))
-    return found
+    return reports._names(model, name_field, {k for k in keys if k != OTHER})
 
 
 def _label(names: dict, key) -> str:

@@ -33,7 +33,7 @@ from allotment.resources.models import (
     ResourcePool,
 )
 
-from . import aggregate, bulk, pipeline
+from . import aggregate, bulk, pipeline, reports
 from .models import ImportRun, Job, Kind, QuarantinedRecord, Reason, StorageSnapshot
 from .parsing import condor, generic, sacct, sacct_json, storage, swf
 from .parsing.common import JobRecord, ParseError, Running, Unchanged
@@ -202,7 +202,7 @@ def find_machine(name: str, options: Options, summary: Summary) -> Machine | Non
     machine = save_validated(Machine(name=name, category=category, kind=kind))
     summary.created.append(f"machine {name}")
     if kind == MachineKind.BATCH:
-        pool = ResourcePool.objects.filter(metric=Metric.CORE_SECONDS).order_by("name").first()
+        pool = reports.job_pool()
         if pool is None:
             pool = save_validated(
                 ResourcePool(
@@ -267,10 +267,7 @@ class JobWriter:
 
     def add(self, row: tuple) -> None:
         job_id = row[1]
-        if self.lo is None or row[9] < self.lo:
-            self.lo = row[9]
-        if self.hi is None or row[10] > self.hi:
-            self.hi = row[10]
+        self.touch(row[9], row[10])
         if job_id in self.waiting:
             self.imported.append(job_id)
         if job_id in self.known:
@@ -293,8 +290,7 @@ class JobWriter:
     def _update(self, rows: dict[str, tuple]) -> None:
         ids = list(rows)
         old = {}
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
+        for part in bulk.chunks(ids):
             for values in Job.objects.filter(machine=self.machine, job_id__in=part).values_list(
                 *[c.removesuffix("_id") if c.endswith("_id") and c != "job_id" else c
                   for c in JOB_COLUMNS]
@@ -435,11 +431,10 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
                 )  # fmt: skip
         if writer is not None:
             writer.flush()
-            for start in range(0, len(writer.imported), 900):
+            for part in bulk.chunks(writer.imported):
                 QuarantinedRecord.objects.filter(
-                    kind=Kind.JOB, machine_name=machine.name,
-                    key__in=writer.imported[start : start + 900],
-                ).delete()  # fmt: skip
+                    kind=Kind.JOB, machine_name=machine.name, key__in=part
+                ).delete()
             if writer.lo is not None:
                 aggregate.rebuild_jobs(writer.lo, writer.hi)
         _quarantine(held)
@@ -476,8 +471,19 @@ def _unknown(options: Options, machine: str, record: JobRecord, reason: str, why
     return _held(machine, record.job_id, reason, why, where, record._asdict())
 
 
-def import_files(paths: Iterable[Path], options: Options, progress=None, actor=None) -> Summary:
-    """Import each file atomically and record the run; returns the combined summary."""
+def import_files(
+    paths: Iterable[Path],
+    options: Options,
+    progress=None,
+    actor=None,
+    *,
+    sources: str | None = None,
+    extra_summary: dict | None = None,
+) -> Summary:
+    """Import each file atomically and record the run; returns the combined summary.
+
+    The run (ImportRun) names `sources` (by default the files) and, once every file is in,
+    holds the summary with `extra_summary` added (e.g. a pull's watermark)."""
     if options.format not in FORMATS:
         raise ImportFailed(f'Unknown format "{options.format}"; use one of {", ".join(FORMATS)}.')
     if options.format != "storage-csv" and not options.machine:
@@ -486,7 +492,7 @@ def import_files(paths: Iterable[Path], options: Options, progress=None, actor=N
     total = Summary()
     run = ImportRun.objects.create(
         format=options.format, machine_name=options.machine or "", actor=actor,
-        sources="\n".join(str(p) for p in paths),
+        sources=sources if sources is not None else "\n".join(str(p) for p in paths),
     )  # fmt: skip
     try:
         for path in paths:
@@ -498,7 +504,7 @@ def import_files(paths: Iterable[Path], options: Options, progress=None, actor=N
         run.summary = total.as_dict() | {"error": str(e)}
         run.save(update_fields=["summary"])
         raise
-    run.summary, run.finished = total.as_dict(), timezone.now()
+    run.summary, run.finished = total.as_dict() | (extra_summary or {}), timezone.now()
     run.save(update_fields=["summary", "finished"])
     return total
 
@@ -567,10 +573,8 @@ def import_snapshots(snapshots: Iterable, options: Options, source: str) -> Summ
             )  # fmt: skip
             imported.append(key)
         _write_snapshots(rows, summary)
-        for start in range(0, len(imported), 900):
-            QuarantinedRecord.objects.filter(
-                kind=Kind.STORAGE, key__in=imported[start : start + 900]
-            ).delete()
+        for part in bulk.chunks(imported):
+            QuarantinedRecord.objects.filter(kind=Kind.STORAGE, key__in=part).delete()
         _quarantine(held)
     return summary
 
@@ -612,12 +616,6 @@ def _write_snapshots(rows: dict, summary: Summary) -> None:
     summary.new += len(new)
     summary.updated += len(changed)
     if new or changed:
-        from allotment.grants.models import AllocationCap
-
-        if AllocationCap.objects.exists():
-            # A cap is shared by every resource of a pool: rebuild them all together.
-            pools = Resource.objects.filter(pk__in=resources).values("pool")
-            resources = list(Resource.objects.filter(pool__in=pools).values_list("pk", flat=True))
         aggregate.rebuild_storage(lo, hi, resources)
 
 
@@ -649,9 +647,9 @@ def _requeue_jobs(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
     resolver = Resolver(machine, options, summary)
     known: dict[str, int] = {}
     keys = [h.key for h in held]
-    for start in range(0, len(keys), 900):
+    for part in bulk.chunks(keys):
         known.update(
-            Job.objects.filter(machine=machine, job_id__in=keys[start : start + 900]).values_list(
+            Job.objects.filter(machine=machine, job_id__in=part).values_list(
                 "job_id", "fingerprint"
             )
         )
@@ -674,8 +672,8 @@ def _requeue_jobs(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
         writer.add(_row(machine.pk, record, person, project))
         done.append(item.pk)
     writer.flush()
-    for start in range(0, len(done), 900):
-        QuarantinedRecord.objects.filter(pk__in=done[start : start + 900]).delete()
+    for part in bulk.chunks(done):
+        QuarantinedRecord.objects.filter(pk__in=part).delete()
     if writer.lo is not None:
         aggregate.rebuild_jobs(writer.lo, writer.hi)
     return summary
@@ -703,8 +701,8 @@ def _relocalise(record: JobRecord, read_in: str, zone: str) -> JobRecord:
 def _requeue_storage(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
     snapshots = [storage.Snapshot(**item.record) for item in held]
     ids = [h.pk for h in held]
-    for start in range(0, len(ids), 900):
-        QuarantinedRecord.objects.filter(pk__in=ids[start : start + 900]).delete()
+    for part in bulk.chunks(ids):
+        QuarantinedRecord.objects.filter(pk__in=part).delete()
     options = Options(format="storage-csv", machine=machine_name or None)
     return import_snapshots(snapshots, options, "quarantine")
 

@@ -3,7 +3,8 @@
 Charges are worked out when usage is aggregated. Allocations are often granted after a
 period has begun, projects move, modes and caps change: then the usage already stored must
 follow. Charging depends only on (submitted project, the day's periods, resource pool), so
-each such combination is one UPDATE of the daily rows, not a re-aggregation of raw jobs.
+the daily rows are rewritten by UPDATEs, not re-aggregated from raw jobs: one per (stretch
+of days with the same periods, resource pool, target), for every project charged alike.
 Where caps are involved (a cap is consumed in day order and splits rows) the affected
 periods are rebuilt from the raw records instead.
 
@@ -11,16 +12,17 @@ Membership flags (non_member, project level) are not rewritten: they record the 
 as it was when the usage was aggregated.
 """
 
+import bisect
 import itertools
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 
 from allotment.grants.models import AllocationPeriod
-from allotment.resources.models import Metric, Resource
 
-from . import aggregate
-from .charging import Charger
-from .days import DayClock, to_date
+from . import aggregate, bulk, rebuild
+from .charging import Charger, Target
+from .days import to_date
 from .models import Charge, DailyUsage, Kind
 
 
@@ -56,41 +58,69 @@ def recharge(
     charger = Charger()
     pairs = rows.values_list("submitted_project_id", "resource_pool_id").distinct()
     segments = _segments(charger, low.toordinal(), high.toordinal())
+    starts = [a for a, _ in segments]
+    # Which (project, pool, segment) hold over-allocation rows: one query for all.
+    over = {
+        (project, pool, segments[bisect.bisect_right(starts, day.toordinal()) - 1])
+        for project, pool, day in rows.filter(charge=Charge.OVER)
+        .values_list("submitted_project_id", "resource_pool_id", "day")
+        .distinct()
+    }
     to_rebuild: list[tuple[int, int]] = []
+    # (segment, resource pool, target) -> the projects charged that way there
+    groups: dict[tuple[tuple[int, int], int, Target], list[int]] = defaultdict(list)
     looked = 0
     for project, pool in pairs:
-        for a, b in segments:
+        for segment in segments:
             looked += 1
-            scope = rows.filter(
-                submitted_project_id=project,
-                resource_pool_id=pool,
-                day__gte=to_date(a),
-                day__lte=to_date(b),
-            )
-            target = charger.target(project, a, pool)
-            if target.cap is not None or scope.filter(charge=Charge.OVER).exists():
-                to_rebuild.append((a, b))
+            target = charger.target(project, segment[0], pool)
+            if target.cap is not None or (project, pool, segment) in over:
+                to_rebuild.append(segment)
                 continue
-            scope.exclude(
-                charged_project_id=target.charged_project,
-                allocation_pool_id=target.allocation_pool,
-                charge=target.charge,
-            ).update(
-                charged_project_id=target.charged_project,
-                allocation_pool_id=target.allocation_pool,
-                charge=target.charge,
+            groups[(segment, pool, target)].append(project)
+    changed: list[int] = []  # the days of the segments where a row changed
+    for ((a, b), pool, target), projects in groups.items():
+        for part in bulk.chunks(projects):
+            count = (
+                rows.filter(
+                    submitted_project_id__in=part,
+                    resource_pool_id=pool,
+                    day__gte=to_date(a),
+                    day__lte=to_date(b),
+                )
+                .exclude(
+                    charged_project_id=target.charged_project,
+                    allocation_pool_id=target.allocation_pool,
+                    charge=target.charge,
+                )
+                .update(
+                    charged_project_id=target.charged_project,
+                    allocation_pool_id=target.allocation_pool,
+                    charge=target.charge,
+                )
             )
-    clock = DayClock()
+            if count:
+                changed += [a, b]
+    rebuilt: tuple[int, int] | None = None
     if to_rebuild:
         a, b = min(r[0] for r in to_rebuild), max(r[1] for r in to_rebuild)
-        aggregate.rebuild_jobs(clock.start(a), clock.start(b + 1))
-        storage = list(
-            Resource.objects.filter(pool__metric=Metric.BYTES).values_list("pk", flat=True)
-        )
-        aggregate.rebuild_storage(clock.start(a), clock.start(b + 1) - 1, storage)
-    for kind in (Kind.JOB, Kind.STORAGE):
-        aggregate.rollup_months(kind, low.toordinal(), high.toordinal())
+        rebuild.rebuild_days(to_date(a), to_date(b))  # rolls up the months it rebuilt
+        rebuilt = aggregate._expand_for_caps(charger, a, b)
+    if changed:
+        a, b = min(changed), max(changed)
+        if rebuilt is None or not _same_months_within(a, b, *rebuilt):
+            for kind in (Kind.JOB, Kind.STORAGE):
+                aggregate.rollup_months(kind, a, b)
     return looked
+
+
+def _same_months_within(a: int, b: int, first: int, last: int) -> bool:
+    """Whether the months of days [a, b] are among those of days [first, last]."""
+
+    def month(ordinal: int) -> date:
+        return to_date(ordinal).replace(day=1)
+
+    return month(first) <= month(a) and month(b) <= month(last)
 
 
 def recharge_period(period: AllocationPeriod, project_ids: Iterable[int] | None = None) -> int:

@@ -7,18 +7,19 @@ out in the pool's units (hours, KB), converted from base units only here.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection
-from django.db.models import FloatField, Sum
+from django.db.models import FloatField, QuerySet, Sum
 
 from allotment.grants.models import AllocationPool
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Machine, Metric, ResourcePool
 
+from . import bulk
 from .days import ONE_DAY
 from .models import Charge, DailyUsage, MonthlyUsage
 
@@ -46,8 +47,37 @@ def period_label(day: date, by: str) -> str:
     return str(day.year)
 
 
+def _whole_months(date_from: date | None, date_to: date | None) -> bool:
+    """Whether [date_from, date_to] (either open) is made of whole months: then the monthly
+    rollup answers exactly."""
+    return (date_from is None or date_from.day == 1) and (
+        date_to is None or (date_to + ONE_DAY).day == 1
+    )
+
+
+def grouped_rows(rows: QuerySet, fields: Sequence[str], **measures) -> list[tuple]:
+    """`rows` grouped by `fields` in the database, as tuples (*fields, *measures).
+
+    A plain cursor: Django's per-row converters would cost more than the query on hundreds
+    of thousands of grouped rows. A query that can match nothing (e.g. a viewer who may see
+    nothing) gives no rows."""
+    grouped = rows.values(*fields).annotate(**measures).order_by().values_list(*fields, *measures)
+    try:
+        sql, params = grouped.query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def job_pool() -> ResourcePool | None:
+    """The first resource pool (by name) measuring batch jobs, if any."""
+    return ResourcePool.objects.filter(metric=Metric.CORE_SECONDS).order_by("name").first()
+
+
 def default_pool() -> ResourcePool:
-    pool = ResourcePool.objects.filter(metric=Metric.CORE_SECONDS).order_by("name").first()
+    pool = job_pool()
     if pool is None:
         raise ValidationError("No resource pool measures batch jobs; give --pool NAME.")
     return pool
@@ -84,9 +114,7 @@ def report(
     aggregation = resource_pool.aggregation
     # Sum pools can add months up in the database; the others need each day's total.
     bucket = "month" if by != "day" and aggregation == Aggregation.SUM else "day"
-    whole_months = (date_from is None or date_from.day == 1) and (
-        date_to is None or (date_to + ONE_DAY).day == 1
-    )
+    whole_months = _whole_months(date_from, date_to)
     table = MonthlyUsage if bucket == "month" and whole_months else DailyUsage
     rows = table.objects.filter(resource_pool=resource_pool)
     if viewer is not None:
@@ -118,21 +146,13 @@ def report(
     column, model, name_field, key_name = GROUPS[group_by] if group_by else (None,) * 4
     fields = [bucket, *([column] if column else [])]
     # Totals for display: floats are exact enough to show and far cheaper to add up here.
-    grouped = (
-        rows.values(*fields)
-        .annotate(
-            jobs=Sum("jobs"),
-            raw=Sum("raw", output_field=FloatField()),
-            used=Sum("used", output_field=FloatField()),
-        )
-        .order_by()
-        .values_list(*fields, "jobs", "raw", "used")
+    result = grouped_rows(
+        rows,
+        fields,
+        jobs=Sum("jobs"),
+        raw=Sum("raw", output_field=FloatField()),
+        used=Sum("used", output_field=FloatField()),
     )
-    # A plain cursor: Django's per-row converters would cost more than the query.
-    sql, params = grouped.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        result = cursor.fetchall()
     labels: dict = {}
 
     def label(when) -> str:
@@ -195,9 +215,8 @@ def _names(model: str, field: str, ids: set) -> dict:
     ids.discard(None)
     manager = apps.get_model(model).objects
     found: dict = {}
-    ids = list(ids)
-    for start in range(0, len(ids), 900):
-        found.update(manager.filter(pk__in=ids[start : start + 900]).values_list("pk", field))
+    for part in bulk.chunks(list(ids)):
+        found.update(manager.filter(pk__in=part).values_list("pk", field))
     return found
 
 

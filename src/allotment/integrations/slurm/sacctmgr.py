@@ -25,9 +25,21 @@ class Cluster:
             env["SLURM_CONF"] = self.slurm_conf
         return env
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run a command for this cluster; `env` holds variables to set on top (e.g. TZ)."""
         done = subprocess.run(
-            list(args), input=stdin, env=self.env(), capture_output=True, text=True, timeout=600
+            list(args),
+            input=stdin,
+            env={**self.env(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if check and done.returncode != 0:
             raise SlurmError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")

@@ -7,7 +7,6 @@ nothing, so no job is ever counted twice and a late record is caught by the next
 The watermark is the end of the window of the latest successful pull (its ImportRun).
 """
 
-import subprocess
 import tempfile
 import time
 import zoneinfo
@@ -54,29 +53,29 @@ def pull(machine, since: str | None = None, now: int | None = None) -> dict:
         start = mark - OVERLAP if mark else min(int(first), now - OVERLAP)
     total: dict = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "quarantined": 0,
                    "rejected": 0, "running": 0, "windows": 0}  # fmt: skip
-    env = {**cluster.env(), "TZ": "UTC"}
     while start < now:
         end = min(start + WINDOW, now)
-        done = subprocess.run(
-            ["sacct", "--json", "--allusers", f"--clusters={cluster.name}",
-             f"--starttime={_utc(start)}", f"--endtime={_utc(end)}", f"--state={STATES}"],
-            env=env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise SlurmError(f"reading usage from {cluster.name}: {done.stderr.strip()}")
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            f.write(done.stdout)
         try:
-            options = ingest.Options(format=FORMAT, machine=machine.name)
-            summary = ingest.import_files([Path(f.name)], options)
+            out = cluster.run(
+                "sacct", "--json", "--allusers", f"--clusters={cluster.name}",
+                f"--starttime={_utc(start)}", f"--endtime={_utc(end)}", f"--state={STATES}",
+                env={"TZ": "UTC"},
+            )  # fmt: skip
+        except SlurmError as e:
+            raise SlurmError(f"reading usage from {cluster.name}: {e}") from None
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(out)
+        try:
+            summary = ingest.import_files(
+                [Path(f.name)],
+                ingest.Options(format=FORMAT, machine=machine.name),
+                sources=f"sacct --json {_utc(start)} .. {_utc(end)} UTC on {cluster.name}",
+                extra_summary={"until": end},
+            ).as_dict()
         finally:
             Path(f.name).unlink(missing_ok=True)
-        run = ImportRun.objects.filter(format=FORMAT, machine_name=machine.name).latest("started")
-        run.sources = f"sacct --json {_utc(start)} .. {_utc(end)} UTC on {cluster.name}"
-        run.summary = summary.as_dict() | {"until": end}
-        run.save(update_fields=["sources", "summary"])
         for key in total:
-            total[key] += run.summary.get(key, 0) if key != "windows" else 1
+            total[key] += summary.get(key, 0) if key != "windows" else 1
         start = end
     total["until"] = now
     return total
