@@ -8,10 +8,11 @@ which is never committed.
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from allotment.core.debian import AptError, apt_install
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests
@@ -24,14 +25,12 @@ def _ensure_chromium() -> str | None:
         return None
     if os.geteuid() != 0:
         return "Debian's chromium is not installed and installing it needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0 or not Path(CHROMIUM).exists():
-        return f"apt-get install chromium failed: {done.stderr[-500:]}"
+    try:
+        apt_install(["chromium"])
+    except AptError as e:
+        return str(e)
+    if not Path(CHROMIUM).exists():
+        return f"apt-get install chromium left no {CHROMIUM}"
     return None
 
 

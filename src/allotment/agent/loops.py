@@ -42,7 +42,8 @@ class Agent:
     sync: Callable | None = None  # injectable for tests; default: the Slurm sync
     pull: Callable | None = None
     machines: dict[str, MachineState] = field(default_factory=dict)
-    changed_at: dict[int, float] = field(default_factory=dict)
+    newest_change: int | None = None  # the newest audit-log entry seen so far
+    changed_at: float = 0  # when it was first seen
     recorded: set[str] | None = None  # the loops LoopStatus was last pruned to
     _clock: Callable[[], float] = field(default=time.time, init=False, repr=False)
 
@@ -69,14 +70,15 @@ class Agent:
             .first()
             or 0
         )
-        self.changed_at.setdefault(newest, now)
+        if newest != self.newest_change:
+            self.newest_change, self.changed_at = newest, now
         done = []
         loops = set()
         for machine in Machine.objects.filter(engine=Engine.SLURM).order_by("name"):
             loops |= {f"sync:{machine.name}", f"pull:{machine.name}"}
             state = self.machines.setdefault(machine.name, MachineState())
             changed = newest > state.synced_change
-            settled = now - self.changed_at[newest] >= self.settle
+            settled = now - self.changed_at >= self.settle
             if (
                 state.last_sync is None
                 or now - state.last_sync >= self.sync_every

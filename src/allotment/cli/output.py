@@ -95,9 +95,18 @@ def audited_as_cli(command: str):
         yield
 
 
-def handles_errors(func: Callable) -> Callable:
-    """Turn a refused change into 'error: ...' lines and exit code 1, and audit as CLI."""
+def handles_errors(*args):
+    """Turn a refused change into 'error: ...' lines and exit code 1, and audit as CLI.
 
+    `@handles_errors` handles ValidationError; `@handles_errors(SomeError, ...)` handles
+    those exception types too, printing their message.
+    """
+    if len(args) == 1 and not (isinstance(args[0], type) and issubclass(args[0], BaseException)):
+        return _handling(args[0], ())
+    return lambda func: _handling(func, args)
+
+
+def _handling(func: Callable, also: tuple[type[BaseException], ...]) -> Callable:
     @functools.wraps(func)
     def wrapper(self, *args, **kwargs):
         try:
@@ -105,8 +114,32 @@ def handles_errors(func: Callable) -> Callable:
                 return func(self, *args, **kwargs)
         except ValidationError as e:
             fail(*error_messages(e))
+        except also as e:
+            fail(str(e))
 
     return wrapper
+
+
+def person_named(username: str):
+    """The person with this username, or 'error: There is no person ...' and exit 1."""
+    from allotment.people.models import Person
+
+    person = Person.objects.filter(username=username).first()
+    if person is None:
+        fail(f'There is no person "{username}".')
+    return person
+
+
+def level_named(name: str | None):
+    """The project level of this name (None for None), or an error and exit 1."""
+    if name is None:
+        return None
+    from allotment.projects.models import ProjectLevel
+
+    level = ProjectLevel.objects.filter(name=name).first()
+    if level is None:
+        fail(f'There is no project level "{name}".')
+    return level
 
 
 class AllotCommand(TyperCommand):

@@ -10,6 +10,7 @@ or removals.
 """
 
 import pwd
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
@@ -24,26 +25,39 @@ from .sacctmgr import Cluster
 from .sync import _depth, observed
 
 
-def _uid(username: str, category) -> int:
-    """The system's uid for a known user; else the first uid free in both the ledger and
-    the system's user database."""
-    taken = set(
-        Account.objects.filter(machine_category=category, date_deleted__isnull=True).values_list(
-            "uid", flat=True
+class _Uids:
+    """Hands out uids: the system's uid for a known user, else the first uid free in both
+    the ledger and the system's user database. Reads both once; remembers what it gave."""
+
+    def __init__(self, category):
+        self.taken = set(
+            Account.objects.filter(
+                machine_category=category, date_deleted__isnull=True
+            ).values_list("uid", flat=True)
         )
-    )
-    try:
-        uid = pwd.getpwnam(username).pw_uid
-        if uid not in taken:
-            return uid
-    except KeyError:
-        pass
-    low, high = settings.ALLOTMENT_UID_RANGE
-    system = {p.pw_uid for p in pwd.getpwall()}
-    for uid in range(low, high + 1):
-        if uid not in taken and uid not in system:
-            return uid
-    raise ValueError(f"No free uid left in {low}-{high}.")
+        self.system: set[int] | None = None  # read on first need
+        self.low, self.high = settings.ALLOTMENT_UID_RANGE
+        self.next = self.low  # every uid below it is taken: taken only grows
+
+    def __call__(self, username: str) -> int:
+        try:
+            uid = pwd.getpwnam(username).pw_uid
+        except KeyError:
+            uid = None
+        if uid is None or uid in self.taken:
+            uid = self._free()
+        self.taken.add(uid)
+        return uid
+
+    def _free(self) -> int:
+        if self.system is None:
+            self.system = {p.pw_uid for p in pwd.getpwall()}
+        for uid in range(self.next, self.high + 1):
+            if uid not in self.taken and uid not in self.system:
+                self.next = uid
+                return uid
+        self.next = self.high + 1
+        raise ValueError(f"No free uid left in {self.low}-{self.high}.")
 
 
 @transaction.atomic
@@ -60,44 +74,48 @@ def adopt(machine) -> dict[str, int]:
         )
         made["projects"] += 1
     category = machine.category
-    for user in sorted({u for u, _ in have.associations}):
+    accounts_of: dict[str, list[str]] = defaultdict(list)  # user -> their accounts, sorted
+    for user, account in sorted(have.associations):
+        accounts_of[user].append(account)
+    members = set(ProjectMembership.objects.values_list("person_id", "project_id"))
+    uids = _Uids(category)
+    for user in sorted(accounts_of):
         if user == "root":
             continue
-        known = Account.objects.filter(
-            machine_category=category, username=user, date_deleted__isnull=True
-        ).first()
-        person = known.person if known else Person.objects.filter(username=user).first()
+        row = (
+            Account.objects.filter(
+                machine_category=category, username=user, date_deleted__isnull=True
+            )
+            .select_related("person")
+            .first()
+        )
+        person = row.person if row else Person.objects.filter(username=user).first()
+        default = have.defaults.get(user)
         if person is None:
-            default = have.defaults.get(user)
             home = projects[default].institute if default in projects else None
             person = Person(username=user, institute=home)
             person.set_unusable_password()
             save_validated(person, exclude=["password"])
             made["people"] += 1
-        if not Account.objects.filter(
-            machine_category=category, username=user, date_deleted__isnull=True
-        ).exists():
-            save_validated(
+        if row is None:
+            row = save_validated(
                 Account(person=person, machine_category=category, username=user,
-                        uid=_uid(user, category))
+                        uid=uids(user))
             )  # fmt: skip
             made["accounts"] += 1
-        for member, account in sorted(have.associations):
-            if member != user or account not in projects:
+        for account in accounts_of[user]:
+            if account not in projects:
                 continue
             project = projects[account]
-            if not ProjectMembership.objects.filter(person=person, project=project).exists():
-                default = (
-                    have.defaults.get(user) == account
+            if (person.pk, project.pk) not in members:
+                is_default = (
+                    default == account
                     and not person.memberships.filter(is_default_project=True).exists()
                 )
-                add_member(project, person, default=default)
+                add_member(project, person, default=is_default)
+                members.add((person.pk, project.pk))
                 made["memberships"] += 1
-        account_row = Account.objects.get(
-            machine_category=category, username=user, date_deleted__isnull=True
-        )
-        default = have.defaults.get(user)
-        if account_row.default_project is None and default in projects:
-            account_row.default_project = projects[default]
-            save_validated(account_row)
+        if row.default_project_id is None and default in projects:
+            row.default_project = projects[default]
+            save_validated(row)
     return made

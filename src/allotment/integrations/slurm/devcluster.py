@@ -19,6 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from allotment.core.debian import AptError, apt_install
+
 CLUSTER = "brecca"
 PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server"]
 STATIC_NODES = 3
@@ -86,23 +88,10 @@ def install() -> None:
         return
     if os.geteuid() != 0:
         raise ClusterError("Installing Slurm needs root: run `allot dev slurm up` as root.")
-    policy = Path("/usr/sbin/policy-rc.d")
-    made_policy = not policy.exists()
-    if made_policy:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
     try:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise ClusterError(f"apt-get install failed:\n{done.stderr[-2000:]}")
-    finally:
-        if made_policy:
-            policy.unlink(missing_ok=True)
+        apt_install(PACKAGES)
+    except AptError as e:
+        raise ClusterError(str(e)) from None
 
 
 def write_configs(where: Layout) -> None:

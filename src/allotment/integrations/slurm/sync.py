@@ -165,11 +165,10 @@ def remaining_minutes(machine, projects: dict, today=None) -> dict[str, int]:
 
         def minutes_of(left, here=here, total=total, unit=unit) -> int:
             """Pool units left -> this machine's share of them, in its raw CPU minutes: each
-            resource's share of the base units left, divided by its scaling."""
+            resource's share (quantity x scaling / total) of the base units left, divided by
+            its scaling, which leaves quantity / total of them."""
             base = max(left, 0) * unit
-            share = sum(base * r.quantity * r.scaling_factor / total / r.scaling_factor
-                        for r in here)  # fmt: skip
-            return int(share // 60)
+            return int(base * sum(r.quantity for r in here) / total // 60)
 
         pools = AllocationPool.objects.filter(resource_pool_id=pool_id, project_id__in=limitable)
         ever = set(pools.values_list("project_id", flat=True))

@@ -23,9 +23,9 @@ from allotment.cli.output import (
     emit_table,
     fail,
     handles_errors,
+    level_named,
     say,
 )
-from allotment.projects.models import ProjectLevel
 from allotment.projects.services import get_project
 
 KINDS = {"join": JoinRequest, "invitation": Invitation, "project": ProjectApplication}
@@ -88,15 +88,6 @@ def _matches(state: str | None, status: str) -> bool:
     if state is None:
         return True
     return status in OPEN if state == "open" else status == state
-
-
-def _level(name: str | None) -> ProjectLevel | None:
-    if name is None:
-        return None
-    level = ProjectLevel.objects.filter(name=name).first()
-    if level is None:
-        fail(f'There is no project level "{name}".')
-    return level
 
 
 class Command(AllotCommand):
@@ -171,7 +162,7 @@ class Command(AllotCommand):
     ):
         """Approve a join request, or a project application (creating the project)."""
         found = services.find(ref)
-        options = {"level": _level(level)} if level is not None else {}
+        options = {"level": level_named(level)} if level is not None else {}
         if options and not isinstance(found, JoinRequest):
             fail("--level applies to join requests only.")
         result = services.approve(found, cli_actor()[0], operator=True, **options)
@@ -206,7 +197,7 @@ class Command(AllotCommand):
             get_project(pid),
             email,
             cli_actor()[0],
-            level=_level(level),
+            level=level_named(level),
             message=message,
             operator=True,
         )

@@ -13,19 +13,13 @@ from allotment.cli.output import (
     emit_table,
     fail,
     handles_errors,
+    level_named,
+    person_named,
     say,
 )
 from allotment.grants.services import project_pools
-from allotment.people.models import Person
 from allotment.projects import services
-from allotment.projects.models import AllocationMode, Project, ProjectLevel
-
-
-def _person(username: str) -> Person:
-    person = Person.objects.filter(username=username).first()
-    if person is None:
-        fail(f'There is no person "{username}".')
-    return person
+from allotment.projects.models import AllocationMode, Project
 
 
 def project_row(p: Project) -> dict:
@@ -232,15 +226,10 @@ class Command(AllotCommand):
         primary_contact: bool = False,
     ):
         """Add a person to a project; the project's unix group follows."""
-        project_level = None
-        if level:
-            project_level = ProjectLevel.objects.filter(name=level).first()
-            if project_level is None:
-                fail(f'There is no project level "{level}".')
         services.add_member(
             services.get_project(pid),
-            _person(username),
-            level=project_level,
+            person_named(username),
+            level=level_named(level or None),
             leader=leader,
             supervisor=supervisor,
             default=default,
@@ -256,7 +245,7 @@ class Command(AllotCommand):
         username: Annotated[str, typer.Argument(help="Person's username")],
     ):
         """Remove a person from a project; the project's unix group follows."""
-        services.remove_member(services.get_project(pid), _person(username))
+        services.remove_member(services.get_project(pid), person_named(username))
         say(f"Removed {username} from {pid}.")
 
 

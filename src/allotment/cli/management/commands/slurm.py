@@ -6,6 +6,7 @@ import typer
 from django_typer.management import command
 
 from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, handles_errors, say
+from allotment.integrations.slurm.sacctmgr import SlurmError
 from allotment.resources.models import Engine, Machine
 
 
@@ -25,7 +26,7 @@ class Command(AllotCommand):
     help = "Slurm: reconcile with the ledger, pull usage, adopt an existing cluster."
 
     @command()
-    @handles_errors
+    @handles_errors(SlurmError)  # a Slurm command failed: its message, exit 1
     def sync(
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
@@ -34,12 +35,8 @@ class Command(AllotCommand):
     ):
         """Make the cluster's accounts, users and associations equal to the ledger."""
         from allotment.integrations.slurm import sync
-        from allotment.integrations.slurm.sacctmgr import SlurmError
 
-        try:
-            outcome = sync.sync(slurm_machine(machine), dry_run=dry_run)
-        except SlurmError as e:
-            fail(str(e))
+        outcome = sync.sync(slurm_machine(machine), dry_run=dry_run)
         if as_json:
             emit_json(outcome.as_dict())
         else:
@@ -57,11 +54,11 @@ class Command(AllotCommand):
                     say(f"  sacctmgr {c}")
             for d in outcome.deferred:
                 say(f"Deferred (jobs still run; retried next sync): {d['command']}")
-        for f in outcome.failed:
-            fail(f"sacctmgr {f['command']}: {f['reason']}")
+        if outcome.failed:
+            fail(*(f"sacctmgr {f['command']}: {f['reason']}" for f in outcome.failed))
 
     @command(name="pull-usage")
-    @handles_errors
+    @handles_errors(SlurmError)
     def pull_usage(
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
@@ -79,7 +76,7 @@ class Command(AllotCommand):
         say(", ".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, list | dict)))
 
     @command(name="import")
-    @handles_errors
+    @handles_errors(SlurmError)
     def import_(
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],

@@ -17,9 +17,9 @@ from allotment.cli.output import (
     emit_table,
     fail,
     handles_errors,
+    person_named,
     say,
 )
-from allotment.people.models import Person
 
 
 class Command(AllotCommand):
@@ -38,9 +38,7 @@ class Command(AllotCommand):
         as_json: JsonOption = False,
     ):
         """Create a token and print it, once: only its hash is kept."""
-        person = Person.objects.filter(username=username).first()
-        if person is None:
-            fail(f'There is no person "{username}".')
+        person = person_named(username)
         if not person.is_active or person.is_locked:
             fail(f"{username} is {'locked' if person.is_locked else 'inactive'}; a token would "
                  "not work.")  # fmt: skip

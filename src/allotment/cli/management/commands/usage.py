@@ -77,7 +77,7 @@ class Command(AllotCommand):
             str | None, typer.Option(help="Institute new projects are created under")
         ] = None,
         strict: Annotated[bool, typer.Option(help="Fail on unknown names instead")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+        as_json: JsonOption = False,
     ):
         """Import usage records: each file atomically; unknown names go to the quarantine."""
         for path in files:
