@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from allotment.people.models import Person
 
 
-def _signed_in(person) -> bool:
+def signed_in(person) -> bool:
+    """Authenticated, active and not locked: a person who may act at all."""
     return (
         person is not None
         and getattr(person, "is_authenticated", False)
@@ -38,7 +39,21 @@ def _signed_in(person) -> bool:
 
 
 def is_site_admin(person) -> bool:
-    return _signed_in(person) and (person.is_superuser or person.is_staff)
+    return signed_in(person) and (person.is_superuser or person.is_staff)
+
+
+def _may_act() -> Q:
+    """signed_in() as a condition on Person rows (every stored person is authenticated)."""
+    return Q(is_active=True, is_locked=False)
+
+
+def site_admins() -> QuerySet:
+    """The people is_site_admin() names, by username."""
+    from allotment.people.models import Person
+
+    return Person.objects.filter(_may_act(), Q(is_superuser=True) | Q(is_staff=True)).order_by(
+        "username"
+    )
 
 
 def _cache(person, key: str, compute):
@@ -49,9 +64,11 @@ def _cache(person, key: str, compute):
     return store[key]
 
 
-def _memberships(person) -> list[tuple[int, bool, bool]]:
+def memberships(person) -> list[tuple[int, bool, bool]]:
     """(project id, leader, supervisor) of each of the person's memberships: one query, without
     the model's ordering (which would join projects and people) and cached for the request."""
+    if not signed_in(person):
+        return []
     return _cache(
         person,
         "memberships",
@@ -65,11 +82,11 @@ def _memberships(person) -> list[tuple[int, bool, bool]]:
 
 def led_project_ids(person) -> frozenset[int]:
     """Projects whose leader the person is, with their whole subtrees."""
-    if not _signed_in(person):
+    if not signed_in(person):
         return frozenset()
 
     def compute():
-        roots = [project for project, leader, _ in _memberships(person) if leader]
+        roots = [project for project, leader, _ in memberships(person) if leader]
         if not roots:
             return frozenset()
         ids: set[int] = set()
@@ -85,11 +102,11 @@ def managed_project_ids(person) -> frozenset[int] | None:
     """Projects whose members the person may manage; None means every project."""
     if is_site_admin(person):
         return None
-    if not _signed_in(person):
+    if not signed_in(person):
         return frozenset()
 
     def compute():
-        supervised = (project for project, _, supervisor in _memberships(person) if supervisor)
+        supervised = (project for project, _, supervisor in memberships(person) if supervisor)
         return led_project_ids(person) | frozenset(supervised)
 
     return _cache(person, "managed", compute)
@@ -99,11 +116,11 @@ def visible_project_ids(person) -> frozenset[int] | None:
     """Projects the person may see (page, members, grants, usage); None means all."""
     if is_site_admin(person):
         return None
-    if not _signed_in(person):
+    if not signed_in(person):
         return frozenset()
 
     def compute():
-        own = (project for project, _, _ in _memberships(person))
+        own = (project for project, _, _ in memberships(person))
         return managed_project_ids(person) | frozenset(own)
 
     return _cache(person, "visible", compute)
@@ -130,6 +147,24 @@ def visible_projects(person, queryset: QuerySet | None = None) -> QuerySet:
     return _filter_ids(queryset, visible_project_ids(person), "pk")
 
 
+def of_visible_projects(person, queryset: QuerySet, field: str = "project_id") -> QuerySet:
+    """Rows of the projects the person may see (grants, pools, allocations): `field` names
+    the project's id on the queryset's model."""
+    return _filter_ids(queryset, visible_project_ids(person), field)
+
+
+def visible_groups(person, queryset: QuerySet | None = None) -> QuerySet:
+    """Unix groups of the projects and institutes the person may see; software groups (of
+    neither) only for site administrators."""
+    from allotment.groups.models import Group
+
+    queryset = Group.objects.all() if queryset is None else queryset
+    ids = visible_project_ids(person)
+    if ids is None:
+        return queryset
+    return queryset.filter(Q(project_id__in=ids) | Q(institute_id__in=ids))
+
+
 def managed_projects(person, queryset: QuerySet | None = None) -> QuerySet:
     queryset = Project.objects.all() if queryset is None else queryset
     return _filter_ids(queryset, managed_project_ids(person), "pk")
@@ -145,6 +180,19 @@ def can_manage_members(person, project: Project | int) -> bool:
     return ids is None or _pk(project) in ids
 
 
+def member_managers(project: Project | int) -> QuerySet:
+    """The people who manage the project's members through a membership (the leaders of the
+    project and of every project above it, and its supervisors), by username; the site
+    administrators, who manage every project's members, are not among them."""
+    from allotment.people.models import Person
+
+    above = Project.objects.ancestors(project, include_self=True).values("pk")
+    roles = ProjectMembership.objects.filter(
+        Q(project_id__in=above, is_leader=True) | Q(project_id=_pk(project), is_supervisor=True)
+    )
+    return Person.objects.filter(_may_act(), pk__in=roles.values("person_id")).order_by("username")
+
+
 def can_lead(person, project: Project | int) -> bool:
     """Leader rights (create sub-projects, approve applications) over the project."""
     return is_site_admin(person) or _pk(project) in led_project_ids(person)
@@ -157,7 +205,7 @@ def visible_people(person, queryset: QuerySet | None = None) -> QuerySet:
     queryset = Person.objects.all() if queryset is None else queryset
     if is_site_admin(person):
         return queryset
-    if not _signed_in(person):
+    if not signed_in(person):
         return queryset.none()
     projects = visible_project_ids(person)
     member_ids = ProjectMembership.objects.filter(project_id__in=projects).values("person_id")
@@ -167,7 +215,7 @@ def visible_people(person, queryset: QuerySet | None = None) -> QuerySet:
 
 
 def can_view_person(person, other: Person | int) -> bool:
-    if _signed_in(person) and _pk(other) == person.pk:
+    if signed_in(person) and _pk(other) == person.pk:
         return True
     return visible_people(person).filter(pk=_pk(other)).exists()
 
@@ -189,7 +237,7 @@ def visible_memberships(person, queryset: QuerySet | None = None) -> QuerySet:
     queryset = ProjectMembership.objects.all() if queryset is None else queryset
     if is_site_admin(person):
         return queryset
-    if not _signed_in(person):
+    if not signed_in(person):
         return queryset.none()
     return queryset.filter(Q(project_id__in=visible_project_ids(person)) | Q(person_id=person.pk))
 
@@ -203,7 +251,7 @@ def visible_usage(person, queryset: QuerySet) -> QuerySet:
     """
     if is_site_admin(person):
         return queryset
-    if not _signed_in(person):
+    if not signed_in(person):
         return queryset.none()
     ids = visible_project_ids(person)
     fields = {f.name for f in queryset.model._meta.get_fields()}

@@ -17,16 +17,6 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from allotment.access import policy
 
 
-def signed_in(person) -> bool:
-    """Authenticated, active and not locked: the policy's idea of a person who may act."""
-    return (
-        person is not None
-        and person.is_authenticated
-        and person.is_active
-        and not getattr(person, "is_locked", False)
-    )
-
-
 def refuse(message: str) -> None:
     raise exceptions.PermissionDenied(message)
 
@@ -49,7 +39,7 @@ class PolicyPermission(BasePermission):
     """Signed in for everything; writes as the view's may_write/may_change say."""
 
     def has_permission(self, request, view) -> bool:
-        if not signed_in(request.user):
+        if not policy.signed_in(request.user):
             if request.user is not None and request.user.is_authenticated:
                 refuse(f"{request.user.username} is locked or inactive.")
             return False  # DRF answers 401 with WWW-Authenticate: Bearer

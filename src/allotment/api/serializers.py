@@ -128,10 +128,6 @@ def _fixed_on_update(serializer: serializers.Serializer, attrs: dict, fields: tu
         raise serializers.ValidationError(errors)
 
 
-def _visible_projects(person, queryset):
-    return policy.visible_projects(person, queryset)
-
-
 # People -------------------------------------------------------------------------------
 
 
@@ -160,8 +156,6 @@ class PersonSerializer(LedgerSerializer):
 # Projects and memberships -------------------------------------------------------------
 
 
-# A project's parents as far as a detail query joins them (select_related): most trees are an
-# institute, its projects and their sub-projects.
 # Parents joined when reading projects: enough for trees five levels deep (institute,
 # faculty, school, project, sub-project); deeper projects cost a query each.
 PROJECT_PARENTS = ("parent__parent__parent__parent__parent",)
@@ -179,8 +173,9 @@ def _lineage(project: Project) -> tuple[int, str] | None:
 
 
 class ProjectSerializer(LedgerSerializer):
-    parent = NamedField("pid", "project", scope=_visible_projects, queryset=Project.objects.all(),
-                        allow_null=True, required=False)  # fmt: skip
+    parent = NamedField("pid", "project", scope=policy.visible_projects,
+                        queryset=Project.objects.all(), allow_null=True,
+                        required=False)  # fmt: skip
     institute = serializers.SerializerMethodField(help_text="The root of the project's tree.")
     depth = serializers.SerializerMethodField(help_text="0 for an institute.")
 
@@ -191,27 +186,14 @@ class ProjectSerializer(LedgerSerializer):
             "allocation_mode", "is_active", "start_date", "end_date",
         ]  # fmt: skip
 
-    def _roots(self) -> dict[int, str]:
-        roots = self.context.get("_roots")
-        if roots is None:
-            roots = dict(Project.objects.filter(parent__isnull=True).values_list("pk", "pid"))
-            self.context["_roots"] = roots
-        return roots
-
     @extend_schema_field(OpenApiTypes.STR)
     def get_institute(self, obj: Project) -> str:
-        path = getattr(obj, "tree_path", None)
-        if path:
-            return self._roots().get(path[0]) or obj.institute.pid
         lineage = _lineage(obj)
         return lineage[1] if lineage else obj.institute.pid
 
     def get_depth(self, obj: Project) -> int:
-        depth = getattr(obj, "tree_depth", None)
-        if depth is None:
-            lineage = _lineage(obj)
-            depth = lineage[0] if lineage else Project.objects.ancestors(obj).count()
-        return depth
+        lineage = _lineage(obj)
+        return lineage[0] if lineage else Project.objects.ancestors(obj).count()
 
     def create(self, validated_data):
         data = dict(validated_data)
@@ -221,7 +203,7 @@ class ProjectSerializer(LedgerSerializer):
 
 
 class MembershipSerializer(LedgerSerializer):
-    project = NamedField("pid", "project", scope=_visible_projects,
+    project = NamedField("pid", "project", scope=policy.visible_projects,
                          queryset=Project.objects.all())  # fmt: skip
     # Any person may be added (a manager adds people they cannot see yet).
     person = NamedField("username", "person", queryset=Person.objects.all())
@@ -341,7 +323,7 @@ class PeriodSerializer(LedgerSerializer):
 
 
 class GrantSerializer(LedgerSerializer):
-    project = NamedField("pid", "project", scope=_visible_projects,
+    project = NamedField("pid", "project", scope=policy.visible_projects,
                          queryset=Project.objects.all())  # fmt: skip
     scheme = NamedField("name", "scheme", queryset=Scheme.objects.all())
 
@@ -363,7 +345,7 @@ class PoolListSerializer(serializers.ListSerializer):
 
 
 class AllocationPoolSerializer(LedgerSerializer):
-    project = NamedField("pid", "project", scope=_visible_projects,
+    project = NamedField("pid", "project", scope=policy.visible_projects,
                          queryset=Project.objects.all())  # fmt: skip
     period = NamedField("name", "allocation period", queryset=AllocationPeriod.objects.all())
     resource_pool = NamedField("name", "resource pool", queryset=ResourcePool.objects.all())
@@ -382,14 +364,22 @@ class AllocationPoolSerializer(LedgerSerializer):
     def _allocated(self, obj) -> Decimal:
         annotated = getattr(obj, "allocated", None)
         if annotated is None:
-            annotated = grants.with_allocated(AllocationPool.objects.filter(pk=obj.pk))[0].allocated
+            # A pool without the list's annotation (just created or updated): read once.
+            found = self.context.setdefault("allocated", {})
+            if obj.pk not in found:
+                pool = grants.with_allocated(AllocationPool.objects.filter(pk=obj.pk))[0]
+                found[obj.pk] = pool.allocated
+            annotated = found[obj.pk]
         return Decimal(annotated)
 
     def _used(self, obj) -> Decimal:
         used = self.context.get("used")
         if used is None or obj.pk not in used:
-            used = grants.used_by_pool([obj.pk])
-        return Decimal(used.get(obj.pk, 0))
+            # A pool the list did not read (a detail, a write): read once, kept for remaining.
+            used = {**(used or {}), **grants.used_by_pool([obj.pk])}
+            used.setdefault(obj.pk, 0)
+            self.context["used"] = used
+        return Decimal(used[obj.pk])
 
     @extend_schema_field(OpenApiTypes.NUMBER)
     def get_allocated(self, obj):
@@ -402,11 +392,6 @@ class AllocationPoolSerializer(LedgerSerializer):
     @extend_schema_field(OpenApiTypes.NUMBER)
     def get_remaining(self, obj):
         return plain(self._allocated(obj) - self._used(obj))
-
-
-def _visible_grants(person, queryset):
-    ids = policy.visible_project_ids(person)
-    return queryset if ids is None else queryset.filter(project_id__in=ids)
 
 
 class AllocationSerializer(LedgerSerializer):
@@ -436,7 +421,7 @@ class AllocationSerializer(LedgerSerializer):
     def get_fields(self):
         fields = super().get_fields()
         request = self.context.get("request")
-        fields["grant"].queryset = _visible_grants(
+        fields["grant"].queryset = policy.of_visible_projects(
             getattr(request, "user", None), Grant.objects.all()
         )
         return fields

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from auditlog.context import auditlog_value
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import DecimalField, F, Prefetch, Q, Sum
+from django.db.models import DecimalField, F, Prefetch, Sum
 from django.db.models.functions import Coalesce
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -32,7 +32,6 @@ from allotment.resources.models import Machine, Resource, ResourcePool
 from allotment.usage import reports
 
 from . import filters, serializers
-from .errors import django_errors
 from .models import ApiToken
 from .permissions import (
     PolicyPermission,
@@ -40,7 +39,6 @@ from .permissions import (
     changed_fields,
     refuse,
     refuse_fields,
-    signed_in,
 )
 
 
@@ -56,7 +54,7 @@ def note_actor(request: Request) -> None:
         context = auditlog_value.get()
     except LookupError:
         return  # no middleware (a bare APIRequestFactory call): nothing to annotate
-    if signed_in(request.user) and context.get("actor") is None:
+    if policy.signed_in(request.user) and context.get("actor") is None:
         context["actor"] = request.user
     extra = {"via": "api"}
     if isinstance(request.auth, ApiToken):
@@ -277,10 +275,7 @@ class GroupViewSet(LedgerViewSet):
         groups = Group.objects.select_related("institute", "project", "software").prefetch_related(
             Prefetch("members", queryset=Person.objects.only("pk", "username"))
         )
-        ids = policy.visible_project_ids(self.request.user)
-        if ids is None:
-            return groups
-        return groups.filter(Q(project_id__in=ids) | Q(institute_id__in=ids))
+        return policy.visible_groups(self.request.user, groups)
 
 
 class MachineViewSet(LedgerViewSet):
@@ -355,11 +350,6 @@ class PeriodViewSet(LedgerViewSet):
     what = "allocation periods"
 
 
-def _of_visible_projects(request: Request, queryset, field: str = "project_id"):
-    ids = policy.visible_project_ids(request.user)
-    return queryset if ids is None else queryset.filter(**{f"{field}__in": ids})
-
-
 class GrantViewSet(LedgerViewSet):
     """Grants of the projects the caller may see; changed by administrators."""
 
@@ -371,7 +361,8 @@ class GrantViewSet(LedgerViewSet):
     what = "grants"
 
     def get_queryset(self):
-        return _of_visible_projects(self.request, Grant.objects.select_related("project", "scheme"))
+        rows = Grant.objects.select_related("project", "scheme")
+        return policy.of_visible_projects(self.request.user, rows)
 
 
 class AllocationPoolViewSet(LedgerViewSet):
@@ -389,7 +380,7 @@ class AllocationPoolViewSet(LedgerViewSet):
         pools = grants.with_allocated(
             AllocationPool.objects.select_related("project", "period", "resource_pool")
         )
-        return _of_visible_projects(self.request, pools)
+        return policy.of_visible_projects(self.request.user, pools)
 
 
 class AllocationViewSet(LedgerViewSet):
@@ -409,7 +400,9 @@ class AllocationViewSet(LedgerViewSet):
             "allocation_pool__period",
             "allocation_pool__resource_pool",
         )
-        return _of_visible_projects(self.request, allocations, "allocation_pool__project_id")
+        return policy.of_visible_projects(
+            self.request.user, allocations, "allocation_pool__project_id"
+        )
 
 
 # Usage --------------------------------------------------------------------------------
@@ -420,8 +413,6 @@ REPORT_ERROR_PARAMETERS = (
     ("There is no machine", "machine"),
     ("There is no resource pool", "pool"),
     ("No resource pool measures", "pool"),
-    ("--by", "by"),
-    ("--group-by", "group_by"),
 )
 
 
@@ -459,8 +450,7 @@ class UsageReportView(APIView):
                 viewer=request.user,
             )
         except DjangoValidationError as error:
-            errors = django_errors(error)
-            messages = [m for ms in errors.values() for m in ms]
+            messages = error.messages
             field = next(
                 (name for start, name in REPORT_ERROR_PARAMETERS
                  if any(m.startswith(start) for m in messages)),

@@ -1,25 +1,14 @@
 """The workflows' forms: they collect input; the services decide whether it is acceptable,
-and their refusals are shown on the form (show_refusal)."""
+and their refusals are shown on the form (core.forms.show_refusal)."""
 
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from allotment.access import policy
 from allotment.projects.models import ProjectLevel
 
 from . import services
-
-
-def show_refusal(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form: on its field where the form has one."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error.messages)
-        return
-    for field, messages in error.message_dict.items():
-        target = field if field in form.fields and field != NON_FIELD_ERRORS else None
-        form.add_error(target, messages)
 
 
 class ChooseProjectForm(forms.Form):

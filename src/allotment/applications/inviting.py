@@ -164,7 +164,7 @@ def _accept(invitation: Invitation, person) -> ProjectMembership:
         project,
         person,
         level=invitation.project_level,
-        default=not person.memberships.filter(is_default_project=True).exists(),
+        default=None,
     )
     if invitation.invited_by is not None:
         mail.to_person(

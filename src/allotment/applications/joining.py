@@ -34,6 +34,7 @@ def joinable_projects(person) -> QuerySet:
     """Active projects (not institutes) the person is not in and has not asked to join."""
     return (
         Project.objects.filter(is_active=True, parent__isnull=False)
+        .select_related("parent")
         .exclude(pk__in=ProjectMembership.objects.filter(person=person).values("project_id"))
         .exclude(
             pk__in=JoinRequest.objects.filter(person=person, state=State.PENDING).values(
@@ -97,7 +98,7 @@ def approve(
             request.project,
             request.person,
             level=level,
-            default=not request.person.memberships.filter(is_default_project=True).exists(),
+            default=None,
         )
         mail.to_person("join_approved", request.person, _context(request))
     return membership

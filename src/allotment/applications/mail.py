@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from allotment.access import policy
 from allotment.people.models import Person
-from allotment.projects.models import Project, ProjectMembership
+from allotment.projects.models import Project
 
 
 def site_url(path: str) -> str:
@@ -61,23 +61,14 @@ def _emails(people) -> list[str]:
 
 
 def site_admins():
-    return Person.objects.filter(
-        Q(is_superuser=True) | Q(is_staff=True), is_active=True, is_locked=False
-    ).order_by("username")
+    return policy.site_admins()
 
 
 def member_managers(project: Project):
-    """Who is told about a join request: the leaders of the project and of every project
-    above it, and the project's supervisors (those policy.can_manage_members names, less the
-    site administrators, who hear only when nobody else would)."""
-    above = Project.objects.ancestors(project, include_self=True).values("pk")
-    people = Person.objects.filter(
-        pk__in=ProjectMembership.objects.filter(
-            Q(project_id__in=above, is_leader=True) | Q(project_id=project.pk, is_supervisor=True)
-        ).values("person_id"),
-        is_active=True,
-        is_locked=False,
-    ).order_by("username")
+    """Who is told about a join request: those policy.member_managers names (the leaders of
+    the project and of every project above it, and its supervisors); the site
+    administrators hear only when nobody else would."""
+    people = policy.member_managers(project)
     return people if people.exists() else site_admins()
 
 

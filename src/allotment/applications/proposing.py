@@ -135,7 +135,7 @@ def approve(application: ProjectApplication, by, *, operator: bool = False) -> P
             project,
             applicant,
             leader=True,
-            default=not applicant.memberships.filter(is_default_project=True).exists(),
+            default=None,
         )
         record(application, State.APPROVED, by, moment=now, project=project)
         mail.to_person("project_approved", applicant, _context(application, project=project))

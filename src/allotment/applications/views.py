@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from allotment.core.forms import show_refusal
 from allotment.projects.models import Project
 
 from . import forms, services
@@ -85,7 +86,7 @@ def join(request: HttpRequest, pid: str) -> HttpResponse:
                 request.user, project, form.cleaned_data["message"]
             )
         except ValidationError as e:
-            forms.show_refusal(form, e)
+            show_refusal(form, e)
         else:
             messages.success(
                 request,
@@ -116,7 +117,7 @@ def invite(request: HttpRequest) -> HttpResponse:
                 message=data["message"],
             )
         except ValidationError as e:
-            forms.show_refusal(form, e)
+            show_refusal(form, e)
         else:
             messages.success(
                 request,
@@ -159,7 +160,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             if signed_in:
                 _refused(request, e)
             else:
-                forms.show_refusal(new_person, e)
+                show_refusal(new_person, e)
         else:
             if person is not None:
                 messages.success(request, f'You are now a member of project "{found.project.pid}".')
@@ -185,7 +186,7 @@ def new_project(request: HttpRequest) -> HttpResponse:
                 request.user, data["institute"], data["pid"], data["name"], data["description"]
             )
         except ValidationError as e:
-            forms.show_refusal(form, e)
+            show_refusal(form, e)
         else:
             messages.success(
                 request,

@@ -81,10 +81,14 @@ def add_member(
     level: ProjectLevel | None = None,
     leader: bool = False,
     supervisor: bool = False,
-    default: bool = False,
+    default: bool | None = False,
     primary_contact: bool = False,
     **fields,
 ) -> ProjectMembership:
+    """Add a person to a project. `default`: whether it becomes their default project;
+    None makes it so when they have no default project yet (their first membership)."""
+    if default is None:
+        default = not person.memberships.filter(is_default_project=True).exists()
     return save_validated(
         ProjectMembership(
             project=project,

@@ -203,3 +203,19 @@ def test_audit_log_filters_and_pages(as_user, example):
     assert client.get(reverse("web:audit-log") + "?page=2").status_code == 200
     none = client.get(reverse("web:audit-log") + "?actor=nobody")
     assert none.context["page"].paginator.count == 0
+
+
+def test_a_site_administrator_who_leads_sees_every_pending_join_request(as_user, example):
+    """The badge by "Projects you lead" counts what the viewer may decide: for a site
+    administrator, every pending request (not none, as when "all" was read as empty)."""
+    from allotment.applications.services import request_to_join
+
+    alice = example.people["alice"]
+    alice.is_staff = True
+    alice.save()
+    request_to_join(example.people["bob"], example.projects["ProjectD"])
+    page = as_user("alice").get(reverse("web:dashboard"))
+    assert page.context["is_admin"]
+    assert page.context["led_join_requests"] == 1
+    assert page.context["admin"]["join_requests"] == 1
+    assert "New grant" in page.content.decode()  # the menu's site-administrator links

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from auditlog.models import LogEntry
 from django.contrib import messages
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import redirect, render
 
+from allotment.core.forms import show_refusal
 from allotment.grants.services import allocate, create_grant
 
 from ..forms import AuditFilterForm, GrantForm
 from .common import admin_required
-
-GRANT_FIELDS = {"project", "scheme", "begins", "expires", "awarded", "description"}
 
 
 class _RollBack(Exception):
@@ -55,7 +54,7 @@ def _create(form: GrantForm, data: dict):
             description=data.get("description", ""),
         )
     except ValidationError as error:
-        _attach(form, error, GRANT_FIELDS)
+        show_refusal(form, error)
         raise _RollBack from error
     failed = False
     for pool, _ in form.pool_rows():
@@ -72,17 +71,6 @@ def _create(form: GrantForm, data: dict):
     if failed:
         raise _RollBack
     return grant
-
-
-def _attach(form: GrantForm, error: ValidationError, fields: set[str]) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            target = field if field in fields else None
-            for message in errors:
-                form.add_error(target if field != NON_FIELD_ERRORS else None, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
 
 
 @admin_required

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from auditlog.models import LogEntry
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import FieldError
 from django.db.models import Max
 from django.shortcuts import render
 
 from allotment.access import policy
+from allotment.applications.services import decidable_join_requests
 from allotment.grants.models import AllocationPeriod, AllocationPool, Grant
 from allotment.grants.services import summarise
 from allotment.projects.models import Project, ProjectMembership
@@ -20,22 +19,6 @@ from allotment.usage.explorer import Filters, explore
 from allotment.usage.models import DailyUsage, QuarantinedRecord
 
 from .common import current_period
-
-
-def pending_join_requests(project_ids) -> int | None:
-    """Pending join requests of these projects (all when None), if the applications app
-    provides them; None when it does not (yet), so the page never depends on it."""
-    try:
-        model = apps.get_model("applications", "JoinRequest")
-    except LookupError:
-        return None
-    try:
-        pending = model.objects.filter(state="pending")
-        if project_ids is not None:
-            pending = pending.filter(project_id__in=project_ids)
-        return pending.count()
-    except FieldError:
-        return None
 
 
 @login_required
@@ -50,6 +33,9 @@ def dashboard(request):
     context["memberships"] = memberships
     period = current_period()
     context["period"] = period
+    led = [m.project for m in memberships if m.is_leader]
+    # What the viewer may decide: every pending request for an administrator.
+    join_requests = decidable_join_requests(viewer).count() if context["is_admin"] or led else None
 
     if context["is_admin"]:
         context["admin"] = {
@@ -60,7 +46,7 @@ def dashboard(request):
                 ("Allocation pools", AllocationPool.objects.count()),
             ],
             "quarantined": QuarantinedRecord.objects.count(),
-            "join_requests": pending_join_requests(None),
+            "join_requests": join_requests,
             "locked": get_user_model().objects.filter(is_locked=True).count(),
             "recent": list(
                 LogEntry.objects.select_related("actor", "content_type").order_by(
@@ -69,7 +55,6 @@ def dashboard(request):
             ),
         }
 
-    led = [m.project for m in memberships if m.is_leader]
     if led:
         pools = (
             summarise(AllocationPool.objects.filter(project__in=led, period=period))
@@ -80,9 +65,7 @@ def dashboard(request):
         for pool in pools:
             by_project.setdefault(pool.project, []).append(pool)
         context["led"] = [{"project": p, "pools": by_project.get(p.pid, [])} for p in led]
-        context["led_join_requests"] = pending_join_requests(
-            sorted(policy.managed_project_ids(viewer) or [])
-        )
+        context["led_join_requests"] = join_requests
 
     # Own usage over the 30 days up to the newest recorded (imports can lag, and a test
     # site's clock need not be today's).

@@ -11,8 +11,8 @@ from django.shortcuts import render
 
 from allotment.access import policy
 from allotment.grants.models import AllocationPeriod, AllocationPool
-from allotment.grants.services import project_pools
-from allotment.projects.models import Project, ProjectMembership
+from allotment.grants.services import summarise
+from allotment.projects.models import Project
 
 from ..charts import burn_down, last_usage_day, usage_over_time
 from .common import current_period
@@ -27,25 +27,20 @@ def project_tree(request):
         )
     )
     top = min((p.tree_depth for p in projects), default=0)
+    # The viewer's memberships, as the policy already read them for this request.
     roles = {
-        m["project_id"]: m
-        for m in ProjectMembership.objects.filter(person=request.user).values(
-            "project_id", "is_leader", "is_supervisor"
-        )
+        pk: _role(leader, supervisor) for pk, leader, supervisor in policy.memberships(request.user)
     }
     rows = [
-        {"project": p, "depth": p.tree_depth - top, "role": _role(roles.get(p.pk))}
-        for p in projects
+        {"project": p, "depth": p.tree_depth - top, "role": roles.get(p.pk, "")} for p in projects
     ]
     return render(request, "web/project_tree.html", {"rows": rows})
 
 
-def _role(membership: dict | None) -> str:
-    if membership is None:
-        return ""
-    if membership["is_leader"]:
+def _role(leader: bool, supervisor: bool) -> str:
+    if leader:
         return "leader"
-    if membership["is_supervisor"]:
+    if supervisor:
         return "supervisor"
     return "member"
 
@@ -62,7 +57,6 @@ def visible_project_or_404(viewer, pid: str) -> Project:
 def project_detail(request, pid: str):
     viewer = request.user
     project = visible_project_or_404(viewer, pid)
-    visible = policy.visible_project_ids(viewer)
     ancestors = list(
         policy.visible_projects(viewer, Project.objects.ancestors(project)).only("pid", "name")
     )
@@ -85,7 +79,15 @@ def project_detail(request, pid: str):
     )
     chosen = request.GET.get("period")
     period = next((p for p in periods if p.name == chosen), None) or current_period(periods)
-    pools = project_pools(project, period.name) if period else []
+    pools = (
+        summarise(
+            AllocationPool.objects.filter(project=project, period=period).order_by(
+                "-period__start", "resource_pool__name"
+            )
+        )
+        if period
+        else []
+    )
 
     # The usage chart covers the chosen period (or the last 90 days without one), up to
     # the newest usage or today, whichever is later: no flat line into the future.
@@ -118,6 +120,5 @@ def project_detail(request, pid: str):
             "can_ask_to_join": project.is_active
             and project.parent_id is not None
             and not any(m.person_id == viewer.pk for m in members),
-            "can_see_parent": visible is None or project.parent_id in visible,
         },
     )
