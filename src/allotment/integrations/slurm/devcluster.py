@@ -61,6 +61,16 @@ class Layout:
         return Path("/var/tmp/allotment-slurm") / key
 
     @property
+    def spool(self) -> Path:
+        """slurmd's spool, where each job's script waits for the user it runs as: under the
+        run directory when other users can reach it, else in a directory of its own keyed
+        by it, as for MariaDB."""
+        if _reachable_by("nobody", self.root):
+            return self.root / "spool"
+        key = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return Path("/var/tmp/allotment-slurm") / key / "spool"
+
+    @property
     def mysql_socket(self) -> Path:
         return self.mysql_root / "run" / "mysql" / "mysqld.sock"
 
@@ -98,10 +108,11 @@ def write_configs(where: Layout) -> None:
     r = where.root
     for sub in ("etc", "state", "log", "run/mysql", "jobs", "mysql"):
         (r / sub).mkdir(parents=True, exist_ok=True)
+    spool = where.spool
     for n in range(1, STATIC_NODES + 1):
-        (r / "spool" / f"node{n}").mkdir(parents=True, exist_ok=True)
+        (spool / f"node{n}").mkdir(parents=True, exist_ok=True)
     for n in range(1, FUTURE_NODES + 1):
-        (r / "spool" / f"extra{n}").mkdir(parents=True, exist_ok=True)
+        (spool / f"extra{n}").mkdir(parents=True, exist_ok=True)
     (r / "jobs").chmod(0o1777)
     true = shutil.which("true") or "/bin/true"
     where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
@@ -114,7 +125,7 @@ SlurmdUser=root
 AuthType=auth/munge
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 StateSaveLocation={r}/state
-SlurmdSpoolDir={r}/spool/%n
+SlurmdSpoolDir={spool}/%n
 SlurmctldPidFile={r}/run/slurmctld.pid
 SlurmdPidFile={r}/run/slurmd-%n.pid
 SlurmctldLogFile={r}/log/slurmctld.log
@@ -392,6 +403,7 @@ def wipe(log=print) -> None:
     down(log=log)
     for sub in ("state", "mysql", "spool", "log"):
         shutil.rmtree(where.root / sub, ignore_errors=True)
+    shutil.rmtree(where.spool, ignore_errors=True)
     shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
 
 
