@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
+from allotment.core.compiled import CompiledQuery
 from allotment.projects.models import Project, ProjectMembership
 
 if TYPE_CHECKING:
@@ -69,15 +70,18 @@ def memberships(person) -> list[tuple[int, bool, bool]]:
     the model's ordering (which would join projects and people) and cached for the request."""
     if not signed_in(person):
         return []
-    return _cache(
-        person,
-        "memberships",
-        lambda: list(
-            ProjectMembership.objects.filter(person_id=person.pk)
-            .order_by()
-            .values_list("project_id", "is_leader", "is_supervisor")
-        ),
-    )
+    return _cache(person, "memberships", lambda: _MEMBERSHIPS.rows(person=person.pk))
+
+
+# Asked on nearly every request: compiled once (core.compiled).
+_MEMBERSHIPS = CompiledQuery(
+    lambda person: (
+        ProjectMembership.objects.filter(person_id=person)
+        .order_by()
+        .values_list("project_id", "is_leader", "is_supervisor")
+    ),
+    person=-7_000_001,
+)
 
 
 def led_project_ids(person) -> frozenset[int]:

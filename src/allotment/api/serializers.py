@@ -156,20 +156,20 @@ class PersonSerializer(LedgerSerializer):
 # Projects and memberships -------------------------------------------------------------
 
 
-# Parents joined when reading projects: enough for trees five levels deep (institute,
-# faculty, school, project, sub-project); deeper projects cost a query each.
-PROJECT_PARENTS = ("parent__parent__parent__parent__parent",)
-_PARENT = Project._meta.get_field("parent")
+def _with_lineage(projects: list[Project]) -> list[Project]:
+    """Give each project its (depth, institute pid), read for all of them in one query."""
+    missing = [p for p in projects if "_lineage" not in p.__dict__]
+    if missing:
+        found = Project.objects.lineages(p.pk for p in missing)
+        for project in missing:
+            project._lineage = found.get(project.pk, (None, None))
+    return projects
 
 
-def _lineage(project: Project) -> tuple[int, str] | None:
-    """(depth, institute pid) from the parents already loaded; None if some are not."""
-    node, depth = project, 0
-    while node.parent_id is not None:
-        if not _PARENT.is_cached(node):
-            return None
-        node, depth = node.parent, depth + 1
-    return depth, node.pid
+class ProjectListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        items = data.all() if isinstance(data, Manager) else data
+        return super().to_representation(_with_lineage(list(items)))
 
 
 class ProjectSerializer(LedgerSerializer):
@@ -181,19 +181,22 @@ class ProjectSerializer(LedgerSerializer):
 
     class Meta:
         model = Project
+        list_serializer_class = ProjectListSerializer
         fields = [
             "id", "pid", "name", "description", "parent", "institute", "depth",
             "allocation_mode", "is_active", "start_date", "end_date",
         ]  # fmt: skip
 
+    def to_representation(self, instance):
+        _with_lineage([instance])
+        return super().to_representation(instance)
+
     @extend_schema_field(OpenApiTypes.STR)
     def get_institute(self, obj: Project) -> str:
-        lineage = _lineage(obj)
-        return lineage[1] if lineage else obj.institute.pid
+        return obj._lineage[1]
 
     def get_depth(self, obj: Project) -> int:
-        lineage = _lineage(obj)
-        return lineage[0] if lineage else Project.objects.ancestors(obj).count()
+        return obj._lineage[0]
 
     def create(self, validated_data):
         data = dict(validated_data)

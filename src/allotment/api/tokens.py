@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from allotment.core.compiled import CompiledQuery
 from allotment.core.validation import save_validated
 
 from .models import ApiToken
@@ -52,14 +53,20 @@ def issue(person, *, name: str = "", expires_days: int | None = None) -> Issued:
     return Issued(token=token, record=record)
 
 
+# Every API request looks its token up: compiled once (core.compiled). Prefixes are unique,
+# so no ORDER BY (the model's ordering would join people for it).
+_BY_PREFIX = CompiledQuery(
+    lambda prefix: ApiToken.objects.select_related("person").filter(prefix=prefix).order_by()[:1],
+    prefix="(a prefix)",
+)
+
+
 def find(token: str) -> ApiToken | None:
     """The token row whose secret this is, whatever its state; None if there is none."""
     prefix, dot, _ = token.partition(".")
     if not dot or not prefix or len(prefix) > 16:
         return None
-    # Prefixes are unique: no ORDER BY (the model's ordering would join people for it).
-    found = ApiToken.objects.select_related("person").filter(prefix=prefix).order_by()[:1]
-    record = next(iter(found), None)
+    record = next(iter(_BY_PREFIX.objects(prefix=prefix)), None)
     if record is None or not hmac.compare_digest(record.secret_hash, hash_token(token)):
         return None
     return record

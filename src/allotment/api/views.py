@@ -174,9 +174,9 @@ class ProjectViewSet(LedgerViewSet):
     what = "projects"
 
     def get_queryset(self):
-        # Parents, joined, give each project's depth and institute (see ProjectSerializer)
-        # without the tree's recursive query over every project; lists are in pid order.
-        projects = Project.objects.select_related(*serializers.PROJECT_PARENTS)
+        # Each project's depth and institute come from one query per page (ProjectSerializer);
+        # lists are in pid order.
+        projects = Project.objects.select_related("parent")
         return policy.visible_projects(self.request.user, projects)
 
     def may_write(self, request):

@@ -6,13 +6,14 @@ django-tree-queries, so a move is one changed field that the audit log records a
 and a subtree is one query in the database.
 """
 
+from collections.abc import Iterable
 from datetime import date
 
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from tree_queries.fields import TreeNodeForeignKey
@@ -41,6 +42,37 @@ class ProjectQuerySet(TreeQuerySet):
     def subtree(self, project: "Project | int"):
         """The project and all its descendants."""
         return self.descendants(project, include_self=True)
+
+    def lineages(self, ids: "Iterable[int]") -> dict[int, tuple[int, str]]:
+        """(depth, institute pid) of each project id, in one query however deep the tree.
+
+        A recursive query walks up from just these projects, where django-tree-queries'
+        tree fields would walk down the whole tree: a page of twenty projects costs the
+        same on a site of ten projects or of ten thousand. Ids that name no project are
+        left out (as would a project in a loop of parents, which clean() refuses; the
+        depth bound only keeps such a loop from running forever).
+        """
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        connection = connections[self.db]
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        marks = ", ".join(["%s"] * len(ids))
+        sql = f"""
+            WITH RECURSIVE up (start_id, node_id, parent_id, depth) AS (
+                SELECT id, id, parent_id, 0 FROM {table} WHERE id IN ({marks})
+                UNION ALL
+                SELECT up.start_id, p.id, p.parent_id, up.depth + 1
+                FROM {table} p JOIN up ON p.id = up.parent_id
+                WHERE up.depth < 10000
+            )
+            SELECT up.start_id, up.depth, p.pid
+            FROM up JOIN {table} p ON p.id = up.node_id
+            WHERE up.parent_id IS NULL
+        """  # only the table name and placeholders are formatted in
+        with connection.cursor() as cursor:
+            cursor.execute(sql, ids)
+            return {start: (depth, pid) for start, depth, pid in cursor.fetchall()}
 
 
 class Project(TreeNode, LedgerModel):

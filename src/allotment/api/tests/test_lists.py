@@ -15,6 +15,34 @@ def test_lists_are_paged_with_limit_and_offset(admin, example):
     assert {p["pid"] for p in first["results"]}.isdisjoint({p["pid"] for p in rest})
 
 
+@pytest.mark.parametrize(
+    ("query", "count", "rows"),
+    [
+        ("?limit=3", 7, 3),  # a full page: more may follow, so counted
+        ("?limit=3&offset=6", 7, 1),  # the last, partial page: offset + rows
+        ("?limit=10", 7, 7),  # one partial page is everything
+        ("?limit=7", 7, 7),  # a full page that happens to be all
+        ("?limit=3&offset=50", 7, 0),  # past the end: counted
+        ("?pid=none&parent=nowhere", 0, 0),  # nothing at all
+    ],
+)
+def test_a_page_counts_the_whole_list_whether_or_not_it_is_full(admin, example, query, count, rows):
+    answer = admin.get(f"/api/projects/{query}").json()
+    assert (answer["count"], len(answer["results"])) == (count, rows)
+
+
+def test_a_partial_first_page_is_answered_without_a_count_query(admin, example):
+    admin.get("/api/projects/")  # warm up
+
+    def count_queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin.get(url).status_code == 200
+        return sum("COUNT(" in q["sql"].upper() for q in captured)
+
+    assert count_queries("/api/projects/?limit=10") == 0
+    assert count_queries("/api/projects/?limit=3") == 1
+
+
 def test_projects_come_in_pid_order_and_filter_by_parent_institute_and_subtree(admin, example):
     def pids(query):
         return [p["pid"] for p in admin.get(f"/api/projects/{query}").json()["results"]]

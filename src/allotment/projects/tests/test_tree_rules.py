@@ -4,7 +4,8 @@ import contextlib
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,23 @@ def test_institutes_are_the_roots_of_the_tree(example):
     assert example.projects["ProjectD"].institute.pid == "InstituteC"
     assert example.projects["InstituteB"].is_institute
     assert not example.projects["ProjectC"].is_institute
+
+
+def test_lineages_give_depth_and_institute_at_any_depth_in_one_query(example):
+    parent = example.projects["ProjectD"]  # InstituteC > ProjectC > ProjectD
+    chain = []
+    for n in range(8):  # deeper than any join of parents would reach
+        parent = create_project(f"Deep{n}", f"Deep {n}", parent=parent)
+        chain.append(parent)
+    ids = [p.pk for p in chain] + [example.projects["InstituteA"].pk, 10**9]
+    with CaptureQueriesContext(connection) as captured:
+        found = Project.objects.lineages(ids)
+    assert len(captured) == 1
+    assert found[chain[-1].pk] == (10, "InstituteC")
+    assert found[chain[0].pk] == (3, "InstituteC")
+    assert found[example.projects["InstituteA"].pk] == (0, "InstituteA")
+    assert 10**9 not in found  # no such project
+    assert Project.objects.lineages([]) == {}
 
 
 def test_subtree_holds_the_project_and_all_its_descendants(example):
