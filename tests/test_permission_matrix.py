@@ -30,6 +30,8 @@ from django.urls import NoReverseMatch, reverse
 from rest_framework.test import APIClient
 
 from allotment.api import tokens
+from allotment.applications import services as workflows
+from allotment.applications.models import Invitation, JoinRequest, ProjectApplication
 from allotment.grants.models import (
     Allocation,
     AllocationPeriod,
@@ -40,7 +42,7 @@ from allotment.grants.models import (
 from allotment.groups.models import Group
 from allotment.people.models import Person
 from allotment.projects.models import Project, ProjectMembership
-from allotment.projects.services import add_member
+from allotment.projects.services import add_member, create_project
 from allotment.resources.models import Machine, Resource, ResourcePool
 
 # The table's columns, in order.
@@ -97,6 +99,61 @@ def _membership(pid: str, username: str) -> ProjectMembership:
 
 def _first(model, **lookup) -> int:
     return model.objects.filter(**lookup).order_by("pk")[0].pk
+
+
+def _join_request() -> JoinRequest:
+    """farid's request to join ProjectA (made on first use)."""
+    farid = Person.objects.get(username="farid")
+    found = JoinRequest.objects.filter(person=farid, project__pid="ProjectA").first()
+    return found or workflows.request_to_join(farid, Project.objects.get(pid="ProjectA"))
+
+
+def _invitation() -> Invitation:
+    """grace's invitation of dee@uni.example to ProjectD (made on first use)."""
+    found = Invitation.objects.filter(email="dee@uni.example").first()
+    if found is None:
+        grace = Person.objects.get(username="grace")
+        found, _ = workflows.invite(Project.objects.get(pid="ProjectD"), "dee@uni.example", grace)
+    return found
+
+
+def _application() -> ProjectApplication:
+    """bob's application for ProjectBob under InstituteA (made on first use)."""
+    found = ProjectApplication.objects.filter(pid="ProjectBob").first()
+    if found is None:
+        bob, institute = Person.objects.get(username="bob"), Project.objects.get(pid="InstituteA")
+        found = workflows.apply_for_project(bob, institute, "ProjectBob", "Bob's project")
+    return found
+
+
+def _spare_project() -> Project:
+    """ProjectS under InstituteB, with no members: none of the table's people is in it."""
+    found = Project.objects.filter(pid="ProjectS").first()
+    institute_b = Project.objects.get(pid="InstituteB")
+    return found or create_project("ProjectS", "Spare", parent=institute_b)
+
+
+def _spare_invitation_token() -> str:
+    return workflows.invite(_spare_project(), "sam@uni.example", None, operator=True)[1]
+
+
+WORKFLOW_PATHS = {
+    JoinRequest: "join-requests",
+    Invitation: "invitations",
+    ProjectApplication: "project-applications",
+}
+
+
+def _step(row: Callable[[], object], step: str, *states: str, body=dict) -> Target:
+    """POST /api/<kind>/<id>/<step>/ on the row `row()` finds or makes; done when the row is
+    then in one of `states`."""
+    return Target(
+        "api",
+        lambda: f"/api/{WORKFLOW_PATHS[type(row())]}/{row().pk}/{step}/",
+        method="post",
+        body=body,
+        done=lambda: row().state in states,
+    )
 
 
 NEW_GRANT = {"project": "ProjectA", "scheme": "ET", "begins": "2100-02-01",
@@ -189,6 +246,17 @@ TARGETS: dict[str, Target] = {
     ),
     "api-usage-report": Target("api", lambda: "/api/usage/report/"),
     "api-openapi": Target("api", lambda: "/api/openapi.json"),
+    # The workflows over the API (allotment.api.applications).
+    "api-join-requests-list": Target("api", _api("join-requests")),
+    "api-join-requests-detail-farid@ProjectA": Target(
+        "api", _api("join-requests", lambda: _join_request().pk)
+    ),
+    "api-invitations-list": Target("api", _api("invitations")),
+    "api-invitations-detail-ProjectD": Target("api", _api("invitations", lambda: _invitation().pk)),
+    "api-project-applications-list": Target("api", _api("project-applications")),
+    "api-project-applications-detail-bob": Target(
+        "api", _api("project-applications", lambda: _application().pk)
+    ),
     # Writes.
     "api-memberships-create-dana@ProjectA": Target(
         "api",
@@ -222,6 +290,45 @@ TARGETS: dict[str, Target] = {
         body=lambda: dict(NEW_GRANT),
         done=lambda: Grant.objects.filter(description="matrix grant").exists(),
     ),
+    "api-join-requests-create-ProjectS": Target(
+        "api",
+        _api("join-requests"),
+        method="post",
+        body=lambda: {"project": _spare_project().pid},
+        done=lambda: JoinRequest.objects.filter(project__pid="ProjectS").exists(),
+    ),
+    "api-join-requests-approve-farid@ProjectA": _step(_join_request, "approve", "approved"),
+    "api-join-requests-decline-farid@ProjectA": _step(
+        _join_request, "decline", "declined", body=lambda: {"reason": "The matrix says no."}
+    ),
+    "api-join-requests-withdraw-farid@ProjectA": _step(_join_request, "withdraw", "withdrawn"),
+    "api-invitations-create-ProjectA": Target(
+        "api",
+        _api("invitations"),
+        method="post",
+        body=lambda: {"project": "ProjectA", "email": "matrix@uni.example"},
+        done=lambda: Invitation.objects.filter(email="matrix@uni.example").exists(),
+    ),
+    "api-invitations-revoke-ProjectD": _step(_invitation, "revoke", "revoked"),
+    "api-invitations-accept-ProjectS": Target(
+        "api",
+        _api("invitations/accept"),
+        method="post",
+        body=lambda: {"token": _spare_invitation_token()},
+        done=lambda: ProjectMembership.objects.filter(project__pid="ProjectS").exists(),
+    ),
+    "api-project-applications-create-InstituteB": Target(
+        "api",
+        _api("project-applications"),
+        method="post",
+        body=lambda: {"institute": "InstituteB", "pid": "ProjectM", "name": "Matrix"},
+        done=lambda: ProjectApplication.objects.filter(pid="ProjectM").exists(),
+    ),
+    # alice's approval is the first stage's (leader_approved), a site administrator's final.
+    "api-project-applications-approve-bob": _step(
+        _application, "approve", "leader_approved", "approved"
+    ),
+    "api-project-applications-withdraw-bob": _step(_application, "withdraw", "withdrawn"),
     "api-memberships-delete-bob@ProjectA": Target(
         "api",
         _api("memberships", lambda: _membership("ProjectA", "bob").pk),
@@ -302,6 +409,14 @@ GRID: dict[str, tuple] = {
     "api-usage-report":                     (401, 200, 200, 200, 200, 200, 200, 200, 401),
     # The schema is public and holds no data.
     "api-openapi":                          (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Workflows: one's own, and those one may decide (a join request or invitation: whoever
+    # manages the project's members; a project application: the institute's leaders).
+    "api-join-requests-list":                   (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-join-requests-detail-farid@ProjectA":  (401, 200, 404, 404, 200, 200, 404, 404, 401),
+    "api-invitations-list":                     (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-invitations-detail-ProjectD":          (401, 200, 200, 200, 404, 404, 404, 404, 401),
+    "api-project-applications-list":            (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-project-applications-detail-bob":      (401, 200, 404, 404, 200, 404, 200, 404, 401),
     # Writes. A project named in a body that the person may not see is answered as a
     # project that does not exist (400, "There is no project"), like a missing object.
     "api-memberships-create-dana@ProjectA":        (401, 201, 400, 400, 201, 201, 403, 403, 401),
@@ -309,6 +424,18 @@ GRID: dict[str, tuple] = {
     "api-projects-rename-ProjectC":                (401, 200, 200, 404, 404, 404, 404, 404, 401),
     "api-grants-create-ProjectA":                  (401, 201, 403, 403, 403, 403, 403, 403, 401),
     "api-memberships-delete-bob@ProjectA":         (401, 204, 404, 404, 204, 204, 403, 404, 401),
+    # Anyone signed in asks to join, accepts an invitation they hold, applies for a project.
+    "api-join-requests-create-ProjectS":           (401, 201, 201, 201, 201, 201, 201, 201, 401),
+    "api-invitations-accept-ProjectS":             (401, 201, 201, 201, 201, 201, 201, 201, 401),
+    "api-project-applications-create-InstituteB":  (401, 201, 201, 201, 201, 201, 201, 201, 401),
+    # Deciding: what one may see but not decide is refused (403), the rest is missing (404).
+    "api-join-requests-approve-farid@ProjectA":    (401, 200, 404, 404, 200, 200, 404, 404, 401),
+    "api-join-requests-decline-farid@ProjectA":    (401, 200, 404, 404, 200, 200, 404, 404, 401),
+    "api-join-requests-withdraw-farid@ProjectA":   (401, 403, 404, 404, 403, 403, 404, 404, 401),
+    "api-invitations-create-ProjectA":             (401, 201, 400, 400, 201, 201, 403, 403, 401),
+    "api-invitations-revoke-ProjectD":             (401, 200, 200, 200, 404, 404, 404, 404, 401),
+    "api-project-applications-approve-bob":        (401, 200, 404, 404, 200, 404, 403, 404, 401),
+    "api-project-applications-withdraw-bob":       (401, 403, 404, 404, 403, 404, 200, 404, 401),
 }  # fmt: skip
 
 MATRIX: dict[tuple[str, str], object] = {

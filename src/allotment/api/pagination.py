@@ -11,6 +11,8 @@ project's members, a person's groups) fit in one page and are answered with one 
 
 from rest_framework.pagination import LimitOffsetPagination
 
+LARGEST_OFFSET = 2**63 - 1
+
 
 class Pagination(LimitOffsetPagination):
     default_limit = 50
@@ -22,6 +24,10 @@ class Pagination(LimitOffsetPagination):
         if self.limit is None:
             return None
         self.offset = self.get_offset(request)
+        if self.offset + self.limit > LARGEST_OFFSET:
+            # Past any table there could be, and past what SQLite takes as an OFFSET.
+            self.count = self.get_count(queryset)
+            return []
         page = list(queryset[self.offset : self.offset + self.limit])
         if 0 < len(page) < self.limit or (not page and self.offset == 0):
             self.count = self.offset + len(page)

@@ -1,9 +1,9 @@
-"""/api/: the ledger's tables, the usage report, the schema and its docs."""
+"""/api/: the ledger's tables, the workflows, the usage report, the schema and its docs."""
 
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import docs, views
+from . import applications, docs, views
 from .errors import not_found
 
 app_name = "api"
@@ -21,6 +21,11 @@ router.register("grants", views.GrantViewSet, basename="grant")
 router.register("periods", views.PeriodViewSet, basename="period")
 router.register("allocation-pools", views.AllocationPoolViewSet, basename="allocation-pool")
 router.register("allocations", views.AllocationViewSet, basename="allocation")
+router.register("join-requests", applications.JoinRequestViewSet, basename="join-request")
+router.register("invitations", applications.InvitationViewSet, basename="invitation")
+router.register(
+    "project-applications", applications.ProjectApplicationViewSet, basename="project-application"
+)
 
 urlpatterns = [
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),

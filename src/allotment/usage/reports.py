@@ -249,16 +249,32 @@ def used_by_pool(pool_ids: Iterable[int]) -> dict[int, Decimal]:
             "pk", "resource_pool__aggregation", "resource_pool__unit_size"
         )
     }
+    charged = DailyUsage.objects.filter(charge=Charge.CHARGED)
+    # A sum across days is one total per pool in the database; the other aggregations
+    # (peak, last, average) need each day's total.
+    summed = [pk for pk, (aggregation, _) in info.items() if aggregation == Aggregation.SUM]
+    totals: dict[int, Decimal] = dict.fromkeys(summed, Decimal(0))
+    if summed:
+        for pool, used in (
+            charged.filter(allocation_pool_id__in=summed)
+            .values("allocation_pool")
+            .annotate(used=Sum("used"))
+            .order_by()
+            .values_list("allocation_pool", "used")
+        ):
+            totals[pool] = Decimal(used or 0)
     daily: dict[int, list[Decimal]] = defaultdict(list)
-    for pool, _, used in (
-        DailyUsage.objects.filter(allocation_pool_id__in=pool_ids, charge=Charge.CHARGED)
-        .values("allocation_pool", "day")
-        .annotate(used=Sum("used"))
-        .order_by("allocation_pool", "day")
-        .values_list("allocation_pool", "day", "used")
-    ):
-        daily[pool].append(Decimal(used or 0))
+    by_day = [pk for pk in info if pk not in totals]
+    if by_day:
+        for pool, _, used in (
+            charged.filter(allocation_pool_id__in=by_day)
+            .values("allocation_pool", "day")
+            .annotate(used=Sum("used"))
+            .order_by("allocation_pool", "day")
+            .values_list("allocation_pool", "day", "used")
+        ):
+            daily[pool].append(Decimal(used or 0))
     return {
-        pk: _across_days(daily.get(pk, []), aggregation) / unit
+        pk: (totals[pk] if pk in totals else _across_days(daily.get(pk, []), aggregation)) / unit
         for pk, (aggregation, unit) in info.items()
     }

@@ -24,6 +24,7 @@ def test_lists_are_paged_with_limit_and_offset(admin, example):
         ("?limit=7", 7, 7),  # a full page that happens to be all
         ("?limit=3&offset=50", 7, 0),  # past the end: counted
         ("?pid=none&parent=nowhere", 0, 0),  # nothing at all
+        (f"?offset={2**63}", 7, 0),  # past what a database takes as an offset
     ],
 )
 def test_a_page_counts_the_whole_list_whether_or_not_it_is_full(admin, example, query, count, rows):

@@ -17,9 +17,11 @@ TOKENS = CompiledQuery(
     prefix="(marker)",
 )
 MEMBERSHIPS = CompiledQuery(
-    lambda person: ProjectMembership.objects.filter(person_id=person)
-    .order_by("project_id")
-    .values_list("project_id", "is_leader", "date_joined"),
+    lambda person: (
+        ProjectMembership.objects.filter(person_id=person)
+        .order_by("project_id")
+        .values_list("project_id", "is_leader", "date_joined")
+    ),
     person=-1,
 )
 
