@@ -39,7 +39,7 @@ from allotment.grants.models import (
     Grant,
     Scheme,
 )
-from allotment.groups.models import Group
+from allotment.groups.models import Group, GroupMember
 from allotment.people.models import Person
 from allotment.projects.models import Project, ProjectMembership
 from allotment.projects.services import add_member, create_project
@@ -211,6 +211,17 @@ TARGETS: dict[str, Target] = {
     ),
     "api-groups-detail-matlab": Target(
         "api", _api("groups", lambda: Group.objects.get(name="matlab").pk)
+    ),
+    "api-group-members-list": Target("api", _api("group-members")),
+    "api-group-members-detail-ProjectA": Target(
+        "api",
+        _api(
+            "group-members",
+            lambda: GroupMember.objects.filter(group__project__pid="ProjectA").first().pk,
+        ),
+    ),
+    "api-group-members-detail-matlab": Target(
+        "api", _api("group-members", lambda: GroupMember.objects.filter(group__name="matlab")[0].pk)
     ),
     "api-machines-list": Target("api", _api("machines")),
     "api-machines-detail": Target("api", _api("machines", lambda: "brecca")),
@@ -389,6 +400,9 @@ GRID: dict[str, tuple] = {
     "api-groups-detail-ProjectA":           (401, 200, 404, 404, 200, 200, 200, 404, 401),
     "api-groups-detail-ProjectC":           (401, 200, 200, 404, 404, 404, 404, 404, 401),
     "api-groups-detail-matlab":             (401, 200, 404, 404, 404, 404, 404, 404, 401),
+    "api-group-members-list":               (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-group-members-detail-ProjectA":    (401, 200, 404, 404, 200, 200, 200, 404, 401),
+    "api-group-members-detail-matlab":      (401, 200, 404, 404, 404, 404, 404, 404, 401),
     "api-machines-list":                    (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-machines-detail":                  (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-list":              (401, 200, 200, 200, 200, 200, 200, 200, 401),
@@ -606,13 +620,18 @@ CONTENT_ROLES = ("admin", "eve", "grace", "alice", "chen", "bob", "outsider")
 
 
 @pytest.mark.parametrize("role", CONTENT_ROLES)
-@pytest.mark.parametrize("name", [*PROJECT_LISTS, "people", *SHARED_LISTS])
+@pytest.mark.parametrize("name", [*PROJECT_LISTS, "people", "group-members", *SHARED_LISTS])
 def test_list_content(person_for, name, role):
     person = person_for(role)
     client = api_client(person)
     rows = _results(client, name)
     if name in SHARED_LISTS:
         assert len(rows) == SHARED_LISTS[name].objects.count()
+        return
+    if name == "group-members":
+        # The members of exactly the groups the person sees (with members).
+        seen = {row["name"] for row in _results(client, "groups") if row["members"]}
+        assert {row["group"] for row in rows} == seen
         return
     if name == "people":
         usernames = {row["username"] for row in rows}

@@ -10,7 +10,7 @@ import django_filters as filters
 from django import forms
 
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
-from allotment.groups.models import Group
+from allotment.groups.models import Group, GroupMember
 from allotment.people.models import Person
 from allotment.projects.models import AllocationMode, Project, ProjectMembership
 from allotment.resources.models import Machine, Resource, ResourcePool
@@ -114,6 +114,16 @@ class GroupFilter(FilterSet):
 
     def with_member(self, queryset, name, value):
         return queryset.filter(memberships__person__username=value)
+
+
+class GroupMemberFilter(FilterSet):
+    group = filters.CharFilter(field_name="group__name")
+    person = filters.CharFilter(field_name="person__username")
+    software = filters.CharFilter(field_name="group__software__name")
+
+    class Meta:
+        model = GroupMember
+        fields = ["group", "person", "software"]
 
 
 class MachineFilter(FilterSet):

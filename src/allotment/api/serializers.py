@@ -24,7 +24,7 @@ from allotment.core.numbers import plain
 from allotment.core.validation import save_validated
 from allotment.grants import services as grants
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
-from allotment.groups.models import Group, Software
+from allotment.groups.models import Group, GroupMember, Software
 from allotment.groups.services import next_free_gid
 from allotment.people.models import CareerLevel, Person
 from allotment.projects import services as projects
@@ -278,6 +278,19 @@ class GroupSerializer(LedgerSerializer):
     def create(self, validated_data):
         validated_data.setdefault("gid", next_free_gid())
         return super().create(validated_data)
+
+
+class GroupMemberSerializer(LedgerSerializer):
+    """One person in one unix group. Only a software group's members are added by hand: a
+    project's or institute's group follows its memberships, and the model says so."""
+
+    group = NamedField("name", "unix group", scope=policy.visible_groups,
+                       queryset=Group.objects.all())  # fmt: skip
+    person = NamedField("username", "person", queryset=Person.objects.all())
+
+    class Meta:
+        model = GroupMember
+        fields = ["id", "group", "person"]
 
 
 # Machines and resources ---------------------------------------------------------------

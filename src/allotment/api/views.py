@@ -16,6 +16,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -24,7 +25,7 @@ from rest_framework.views import APIView
 from allotment.access import policy
 from allotment.grants import services as grants
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
-from allotment.groups.models import Group
+from allotment.groups.models import Group, GroupMember
 from allotment.people.models import Person
 from allotment.projects import services as projects
 from allotment.projects.models import Project, ProjectMembership
@@ -210,6 +211,9 @@ class ProjectViewSet(LedgerViewSet):
         serializer.save()
 
 
+MEMBERSHIP_COLUMNS = [field.name for field in ProjectMembership._meta.concrete_fields]
+
+
 class MembershipViewSet(LedgerViewSet):
     """Who is in which project. A project's leaders and supervisors add, change and remove its
     members; only leaders make leaders."""
@@ -223,6 +227,12 @@ class MembershipViewSet(LedgerViewSet):
 
     def get_queryset(self):
         memberships = ProjectMembership.objects.select_related("project", "person", "project_level")
+        if self.request.method in SAFE_METHODS:
+            # A read shows the related rows by name: their other columns (a person's
+            # twenty) would only be read, converted and dropped.
+            memberships = memberships.only(
+                *MEMBERSHIP_COLUMNS, "project__pid", "person__username", "project_level__name"
+            )
         return policy.visible_memberships(self.request.user, memberships)
 
     def may_write(self, request):
@@ -276,6 +286,34 @@ class GroupViewSet(LedgerViewSet):
             Prefetch("members", queryset=Person.objects.only("pk", "username"))
         )
         return policy.visible_groups(self.request.user, groups)
+
+
+class GroupMemberViewSet(LedgerViewSet):
+    """Who is in which unix group, within the groups the caller may see. Site administrators
+    add and remove the members of software groups; a project's or institute's group
+    follows its memberships (change those instead)."""
+
+    serializer_class = serializers.GroupMemberSerializer
+    filterset_class = filters.GroupMemberFilter
+    lookup_value_regex = r"[0-9]+"
+    search_fields = ["group__name", "person__username"]
+    ordering_fields = ["group__name", "person__username", "id"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    what = "the members of unix groups"
+
+    def get_queryset(self):
+        members = GroupMember.objects.select_related("group", "person")
+        if policy.is_site_admin(self.request.user):
+            return members
+        return members.filter(group__in=policy.visible_groups(self.request.user).values("pk"))
+
+    def perform_destroy(self, instance):
+        if instance.group.follows_memberships:
+            refuse(
+                f'The members of group "{instance.group}" follow the memberships of '
+                f'"{instance.group.owner}": remove the person from the project instead.'
+            )
+        instance.delete()
 
 
 class MachineViewSet(LedgerViewSet):

@@ -15,6 +15,7 @@ from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import connection
 from django.db.models import FloatField, QuerySet, Sum
 
+from allotment.core.compiled import CompiledQuery
 from allotment.core.prepared import planned_each_time
 from allotment.grants.models import AllocationPool
 from allotment.projects.models import Project
@@ -74,9 +75,15 @@ def grouped_rows(rows: QuerySet, fields: Sequence[str], **measures) -> list[tupl
         return cursor.fetchall()
 
 
+# Asked by every report that names no pool: compiled once (core.compiled).
+_JOB_POOL = CompiledQuery(
+    lambda: ResourcePool.objects.filter(metric=Metric.CORE_SECONDS).order_by("name")[:1]
+)
+
+
 def job_pool() -> ResourcePool | None:
     """The first resource pool (by name) measuring batch jobs, if any."""
-    return ResourcePool.objects.filter(metric=Metric.CORE_SECONDS).order_by("name").first()
+    return next(iter(_JOB_POOL.objects()), None)
 
 
 def default_pool() -> ResourcePool:
