@@ -69,3 +69,25 @@ def screenshots() -> Path:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_live_server_connections(django_db_setup, django_db_blocker):
+    """End the database sessions the live server's request threads leave behind.
+
+    Django closes a thread's database connections when the thread ends. A request thread
+    whose response Chromium stopped reading (the page moved on) can keep its connection to
+    the end of the run, and PostgreSQL will not drop a test database someone is still
+    connected to ("being accessed by other users"). Torn down before the test database is.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
