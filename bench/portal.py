@@ -190,12 +190,13 @@ def explorer_queries(info: dict) -> list[dict]:
 
 def pages(info_json: str, repeat: int) -> None:
     """Server time of the project page and the explorer for each viewer (in process)."""
-    _setup()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "allotment.settings")
     from urllib.parse import urlencode
 
     from django.test import Client
     from django.urls import reverse
 
+    import allotment.wsgi  # noqa: F401 - the process as gunicorn's workers set it up
     from allotment.people.models import Person
 
     info = json.loads(info_json)
