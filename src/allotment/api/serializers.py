@@ -181,10 +181,22 @@ def _with_lineage(projects: list[Project]) -> list[Project]:
     return projects
 
 
-class ProjectListSerializer(serializers.ListSerializer):
+class PageListSerializer(serializers.ListSerializer):
+    """A list that reads what its rows need for the whole page at once (`prepare`), before
+    each row is serialized: one query per page, not one per row."""
+
+    def prepare(self, items: list) -> None:
+        raise NotImplementedError
+
     def to_representation(self, data):
-        items = data.all() if isinstance(data, Manager) else data
-        return super().to_representation(_with_lineage(list(items)))
+        items = list(data.all() if isinstance(data, Manager | QuerySet) else data)
+        self.prepare(items)
+        return super().to_representation(items)
+
+
+class ProjectListSerializer(PageListSerializer):
+    def prepare(self, items):
+        _with_lineage(items)
 
 
 class ProjectSerializer(LedgerSerializer):
@@ -366,13 +378,11 @@ class GrantSerializer(LedgerSerializer):
         return grants.create_grant(**validated_data)
 
 
-class PoolListSerializer(serializers.ListSerializer):
+class PoolListSerializer(PageListSerializer):
     """Reads what every pool of the page used in one go (grants.services.used_by_pool)."""
 
-    def to_representation(self, data):
-        items = list(data.all() if isinstance(data, Manager | QuerySet) else data)
+    def prepare(self, items):
         self.context["used"] = grants.used_by_pool(p.pk for p in items)
-        return super().to_representation(items)
 
 
 class AllocationPoolSerializer(LedgerSerializer):

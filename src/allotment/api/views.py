@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from allotment.access import policy
 from allotment.grants import services as grants
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
+from allotment.groups import services as groups
 from allotment.groups.models import Group, GroupMember
 from allotment.people.models import Person
 from allotment.projects import services as projects
@@ -308,12 +309,7 @@ class GroupMemberViewSet(LedgerViewSet):
         return members.filter(group__in=policy.visible_groups(self.request.user).values("pk"))
 
     def perform_destroy(self, instance):
-        if instance.group.follows_memberships:
-            refuse(
-                f'The members of group "{instance.group}" follow the memberships of '
-                f'"{instance.group.owner}": remove the person from the project instead.'
-            )
-        instance.delete()
+        groups.remove_member(instance)
 
 
 class MachineViewSet(LedgerViewSet):

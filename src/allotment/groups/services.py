@@ -6,7 +6,7 @@ row by row, so the audit log shows who joined and left the group and why.
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 
@@ -109,6 +109,18 @@ def sync_project_group(project_id: int) -> None:
     )
     if group is not None:
         sync_members(group)
+
+
+def remove_member(member: GroupMember) -> None:
+    """Take a person out of a software group. An institute's or project's group follows
+    its memberships, so its members leave with their membership, never here."""
+    group = member.group
+    if group.follows_memberships:
+        raise PermissionDenied(
+            f'The members of group "{group}" follow the memberships of "{group.owner}": '
+            "remove the person from the project instead."
+        )
+    member.delete()
 
 
 def add_software_user(software: Software, person) -> GroupMember:
