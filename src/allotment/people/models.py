@@ -21,6 +21,11 @@ class CareerLevel(models.Model):
         return self.name
 
 
+def unexpired() -> models.Q:
+    """Person.has_expired, negated, as a condition on Person rows."""
+    return models.Q(expires__isnull=True) | models.Q(expires__gte=timezone.localdate())
+
+
 class PersonManager(BaseUserManager):
     use_in_migrations = True
 
@@ -100,6 +105,11 @@ class Person(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.username
+
+    @property
+    def has_expired(self) -> bool:
+        """Past its `expires` date (the last day the person may act): treated as locked."""
+        return self.expires is not None and self.expires < timezone.localdate()
 
     def clean(self) -> None:
         super().clean()
