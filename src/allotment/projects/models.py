@@ -22,8 +22,9 @@ from tree_queries.query import TreeQuerySet
 
 from allotment.core.models import LedgerModel
 
+# \A and \Z, not ^ and $: `$` also matches before a trailing "\n" (see core.unix).
 pid_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z",
     "Enter a valid project id: letters, digits, '_', '.' or '-', starting with a letter or "
     "digit, at most 64 characters.",
 )
