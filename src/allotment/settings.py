@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 HOME = Path(os.environ.get("ALLOTMENT_HOME", Path.cwd())).resolve()
 VAR_DIR = Path(os.environ.get("ALLOTMENT_VAR_DIR", HOME / "var")).resolve()
@@ -20,6 +21,22 @@ def _env_bool(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int, lowest: int, highest: int) -> int:
+    """A whole number from the environment; a wrong one stops the start, naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not lowest <= number <= highest:
+        raise ImproperlyConfigured(
+            f'{name}="{value}": expected a whole number from {lowest} to {highest}.'
+        )
+    return number
 
 
 def _secret_key() -> str:
@@ -170,6 +187,29 @@ if OIDC_ENABLED:
     # Only people already in the ledger may sign in: matched by username claim, not created.
     OIDC_CREATE_USER = False
     AUTHENTICATION_BACKENDS.append("allotment.web.oidc.LedgerOIDCBackend")
+# Without a known preferred_username, the provider's email finds the person, when both the
+# provider and the ledger verified it and one person holds it. 0 turns that off: sign-in
+# then needs the username to match.
+ALLOTMENT_OIDC_EMAIL_FALLBACK = _env_bool("ALLOTMENT_OIDC_EMAIL_FALLBACK", True)
+
+# Served over TLS (ALLOTMENT_SECURE=1): cookies only over HTTPS, plain HTTP redirected, and
+# HSTS telling browsers never to try HTTP again. Off by default: the embedded mode serves
+# http://127.0.0.1, where secure cookies would never come back. The health and metrics
+# probes stay on plain HTTP (they carry no cookies, and load balancers probe that way).
+ALLOTMENT_SECURE = _env_bool("ALLOTMENT_SECURE")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = ALLOTMENT_SECURE
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = (
+    _env_int("ALLOTMENT_HSTS_SECONDS", 31536000, 0, 20 * 31536000) if ALLOTMENT_SECURE else 0
+)
+# Opt-in: they bind every host under the domain, and preloading is hard to undo.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("ALLOTMENT_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env_bool("ALLOTMENT_HSTS_PRELOAD")
+# Behind a proxy that ends TLS: trust its X-Forwarded-Proto (only then: a client could
+# send the header itself), or every request looks like HTTP and redirects for ever.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if _env_bool("ALLOTMENT_SECURE_PROXY") else None
+)
 
 # Mail for workflows: printed to the console unless a backend is configured;
 # ALLOTMENT_EMAIL_FILE_PATH keeps each message as a file (development and tests).
@@ -187,6 +227,11 @@ elif os.environ.get("ALLOTMENT_EMAIL_HOST"):
     EMAIL_USE_TLS = _env_bool("ALLOTMENT_EMAIL_TLS")
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# Workflows: how long an invitation's link works, and whether a site administrator
+# approves new projects after the institute's leaders.
+ALLOTMENT_INVITATION_DAYS = _env_int("ALLOTMENT_INVITATION_DAYS", 14, 1, 36500)
+ALLOTMENT_PROJECT_APPROVAL_BY_ADMIN = _env_bool("ALLOTMENT_PROJECT_APPROVAL_BY_ADMIN", True)
 
 # /metrics answers loopback, site administrators, and `Authorization: Bearer` this token.
 ALLOTMENT_METRICS_TOKEN = os.environ.get("ALLOTMENT_METRICS_TOKEN", "")
@@ -248,7 +293,10 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "agent.loopstatus",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
-AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
+# Secrets: the log records that one changed, as "(changed)", and no part of its value
+# (auditlog's own mask leaves half of it). API token and invitation token hashes included.
+AUDITLOG_MASK_TRACKING_FIELDS = ("password", "secret_hash", "token_hash")
+AUDITLOG_MASK_CALLABLE = "allotment.audit.masking.hide"
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # Unix ids handed out for new groups and accounts.

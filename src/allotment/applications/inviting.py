@@ -33,7 +33,8 @@ State = Invitation.State
 
 
 def invitation_days() -> int:
-    return getattr(settings, "ALLOTMENT_INVITATION_DAYS", 14)
+    """How long a link works: ALLOTMENT_INVITATION_DAYS (settings.py reads it, default 14)."""
+    return settings.ALLOTMENT_INVITATION_DAYS
 
 
 def hash_token(token: str) -> str:
@@ -227,6 +228,14 @@ def revoke(invitation: Invitation, by, *, operator: bool = False) -> Invitation:
     with deciding(invitation, may, describe) as invitation:
         record(invitation, State.REVOKED, by)
     return invitation
+
+
+def addressed_to(person) -> QuerySet:
+    """Open invitations to the person's email, once verified: an address anyone may type
+    into their profile must not reveal invitations to projects they cannot see."""
+    if not (person.email and person.email_verified):
+        return Invitation.objects.none()
+    return Invitation.objects.filter(email__iexact=person.email, state=State.PENDING)
 
 
 def outstanding(person) -> QuerySet:

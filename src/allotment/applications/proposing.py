@@ -29,7 +29,8 @@ State = ProjectApplication.State
 
 
 def admin_stage_required() -> bool:
-    return getattr(settings, "ALLOTMENT_PROJECT_APPROVAL_BY_ADMIN", True)
+    """ALLOTMENT_PROJECT_APPROVAL_BY_ADMIN (settings.py reads it, default on)."""
+    return settings.ALLOTMENT_PROJECT_APPROVAL_BY_ADMIN
 
 
 def describe(application: ProjectApplication) -> str:

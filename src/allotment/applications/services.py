@@ -121,10 +121,7 @@ def of_person(person) -> dict[str, list]:
         ),
         "invitations": list(
             (
-                Invitation.objects.filter(accepted_by=person)
-                | Invitation.objects.filter(email__iexact=person.email, state="pending")
-                if person.email
-                else Invitation.objects.filter(accepted_by=person)
+                Invitation.objects.filter(accepted_by=person) | inviting.addressed_to(person)
             ).select_related("project", "invited_by")
         ),
     }

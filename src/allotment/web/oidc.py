@@ -3,15 +3,32 @@
 The ledger is the list of who may use the site: a person comes to exist by an approved
 application or an administrator, never by signing in. So the provider's answer is only
 matched against existing people (by `preferred_username`, the institution's login name,
-else by e-mail), and locked or inactive people are refused just as the password backend
-refuses them.
+else by e-mail), and locked, inactive or expired people are refused just as the password
+backend refuses them.
+
+The e-mail is a weaker key than the username: whoever can put an address on a record, or
+get a provider to assert one it never checked, would sign in as that record. So it counts
+only when the provider says it verified the address (`email_verified`), the ledger's copy
+is verified too (Person.email_verified), exactly one person holds it, and the site has not
+turned the fallback off (ALLOTMENT_OIDC_EMAIL_FALLBACK=0).
 """
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+log = logging.getLogger(__name__)
+
+
+def provider_verified(claims: dict) -> bool:
+    """The standard claim is a JSON boolean; some providers (Cognito) send the string."""
+    verified = claims.get("email_verified")
+    return verified is True or (isinstance(verified, str) and verified.lower() == "true")
 
 
 class LedgerOIDCBackend(OIDCAuthenticationBackend):
@@ -27,9 +44,43 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
             if found.exists():
                 return found
         email = (claims.get("email") or "").strip()
-        if email:
-            return people.filter(email__iexact=email)
-        return people.none()
+        if not email or not settings.ALLOTMENT_OIDC_EMAIL_FALLBACK:
+            return people.none()
+        who = username or "no preferred_username"
+        if not provider_verified(claims):
+            log.warning(
+                "OIDC sign-in refused: the provider did not verify the email %s (claimed by "
+                "%s), and only a verified email may stand for a person.",
+                email,
+                who,
+            )
+            return people.none()
+        holders = list(
+            people.filter(email__iexact=email).order_by("username").values_list(
+                "username", "email_verified"
+            )
+        )
+        if len(holders) > 1:
+            # Two records with one address: the provider cannot tell us which is meant.
+            log.warning(
+                "OIDC sign-in refused: the email %s (claimed by %s) belongs to %d people (%s); "
+                "set their preferred_username as their ledger username.",
+                email,
+                who,
+                len(holders),
+                ", ".join(name for name, _ in holders),
+            )
+            return people.none()
+        if holders and not holders[0][1]:
+            log.warning(
+                "OIDC sign-in refused: %s's email %s (claimed by %s) is not verified in the "
+                "ledger; they confirm it at /me/email/ or a site administrator sets it.",
+                holders[0][0],
+                email,
+                who,
+            )
+            return people.none()
+        return people.filter(email__iexact=email, email_verified=True)
 
     def create_user(self, claims: dict):
         """Never: an unknown identity does not become a person by signing in."""
@@ -46,4 +97,8 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
         return user
 
     def user_can_authenticate(self, user) -> bool:
-        return getattr(user, "is_active", False) and not getattr(user, "is_locked", False)
+        return (
+            getattr(user, "is_active", False)
+            and not getattr(user, "is_locked", False)
+            and not getattr(user, "has_expired", False)
+        )

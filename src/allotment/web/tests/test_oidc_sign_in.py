@@ -1,6 +1,11 @@
 """Sign-in through OpenID Connect matches people already in the ledger, and only them."""
 
+import logging
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from allotment.people.models import Person
 from allotment.web.oidc import LedgerOIDCBackend
@@ -29,9 +34,9 @@ def test_the_institutions_username_finds_the_person(backend):
 
 
 def test_without_a_known_username_the_email_finds_the_person(backend):
-    chen = Person.objects.get(username="chen")
-    found = signed_in_as(backend, {"preferred_username": "c.chow", "email": chen.email.upper()})
-    assert found == chen
+    chen = verify_ledger_email("chen")
+    claims = {"preferred_username": "c.chow", "email": chen.email.upper(), "email_verified": True}
+    assert signed_in_as(backend, claims) == chen
 
 
 def test_an_unknown_identity_does_not_become_a_person(backend):
@@ -48,3 +53,96 @@ def test_a_locked_person_is_refused(backend):
 def test_the_provider_does_not_edit_the_ledger(backend):
     signed_in_as(backend, {"preferred_username": "bob", "given_name": "Robert"})
     assert Person.objects.get(username="bob").first_name == "Bob"
+
+
+# The email fallback: only a verified address, verified on both sides, held by one person.
+
+
+def verify_ledger_email(username: str) -> Person:
+    person = Person.objects.get(username=username)
+    person.set_email(person.email, verified=True)
+    person.save()
+    return person
+
+
+def test_the_email_finds_the_person_only_when_the_provider_verified_it(backend):
+    chen = verify_ledger_email("chen")
+    for claims in (
+        {"preferred_username": "c.chow", "email": chen.email},
+        {"preferred_username": "c.chow", "email": chen.email, "email_verified": False},
+        {"preferred_username": "c.chow", "email": chen.email, "email_verified": "false"},
+        {"preferred_username": "c.chow", "email": chen.email, "email_verified": "yes"},
+    ):
+        assert signed_in_as(backend, claims) is None, claims
+    assert signed_in_as(backend, claims_of(chen, email_verified="true")) == chen
+
+
+def test_the_email_finds_nobody_while_the_ledgers_copy_is_unverified(backend):
+    chen = Person.objects.get(username="chen")
+    chen.email = "chen@new.example.org"  # a plain write of the email is unverified
+    chen.save()
+    assert not Person.objects.get(username="chen").email_verified
+    assert signed_in_as(backend, claims_of(chen)) is None
+
+
+def test_an_email_two_people_share_signs_in_neither(backend, caplog):
+    chen = verify_ledger_email("chen")
+    bob = Person.objects.get(username="bob")
+    bob.set_email(chen.email.upper(), verified=True)
+    bob.save()
+    with caplog.at_level(logging.WARNING, logger="allotment.web.oidc"):
+        assert signed_in_as(backend, claims_of(chen)) is None
+    assert (
+        f"OIDC sign-in refused: the email {chen.email} (claimed by unknown-at-the-idp) "
+        "belongs to 2 people (bob, chen); set their preferred_username as their ledger username."
+    ) in caplog.messages
+
+
+def test_a_site_may_turn_the_email_fallback_off(backend, settings):
+    chen = verify_ledger_email("chen")
+    settings.ALLOTMENT_OIDC_EMAIL_FALLBACK = False
+    assert signed_in_as(backend, claims_of(chen)) is None
+    # The username still finds the person.
+    assert signed_in_as(backend, {"preferred_username": "chen"}) == chen
+
+
+def test_a_person_past_their_expiry_date_is_refused(backend):
+    bob = Person.objects.get(username="bob")
+    bob.expires = timezone.localdate() - timedelta(days=1)
+    bob.save()
+    assert signed_in_as(backend, {"preferred_username": "bob"}) is None
+    bob.expires = timezone.localdate()  # the last day they may act
+    bob.save()
+    assert signed_in_as(backend, {"preferred_username": "bob"}) == bob
+
+
+def test_a_leader_cannot_take_over_a_site_administrator_through_the_email(backend):
+    """Issue 10, item 1: a leader rewrote an administrator's email to an address they hold,
+    then signed in through OIDC with an unknown preferred_username and that email."""
+    root = Person.objects.create_superuser(
+        "root",
+        "root@site.example.org",
+        "x",
+        institute=Person.objects.get(username="alice").institute,
+    )
+    assert root.email_verified  # set by whoever ran the shell: a site administrator
+    leader = APIClient()
+    leader.force_authenticate(Person.objects.get(username="alice"))
+    for address in ("mallory@evil.example", "alice@institutea.example.org"):
+        leader.patch("/api/people/root/", {"email": address}, format="json")
+        root.refresh_from_db()
+        assert root.email == "root@site.example.org" or not root.email_verified
+        claims = {
+            "preferred_username": "alice-at-the-idp",
+            "email": address,
+            "email_verified": True,
+        }
+        assert signed_in_as(backend, claims) is None
+    # The administrator still signs in with their own verified address (when it is theirs).
+    if root.email == "root@site.example.org":
+        assert signed_in_as(backend, claims_of(root)) == root
+
+
+def claims_of(person: Person, **extra) -> dict:
+    return {"preferred_username": "unknown-at-the-idp", "email": person.email,
+            "email_verified": True, **extra}  # fmt: skip
