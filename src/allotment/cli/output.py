@@ -1,7 +1,7 @@
 """How `allot` commands speak: rich tables for people, JSON for scripts, clean errors.
 
 Exit codes: 0 ok, 1 the request failed (a rule refused it, an object is missing), 2 bad
-usage (Typer's own).
+usage (a missing or mistyped option or argument).
 """
 
 import functools
@@ -17,11 +17,13 @@ from typing import Annotated, Any
 import typer
 from auditlog.context import set_extra_data
 from django.core.exceptions import ValidationError
+from django.core.management.base import CommandError
 from django_typer.management import TyperCommand
 from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import UsageError
 
+from allotment.cli.options import usage_line
 from allotment.core.numbers import plain
 from allotment.core.validation import error_messages
 
@@ -143,12 +145,18 @@ def level_named(name: str | None):
 
 
 class AllotCommand(TyperCommand):
-    """Base of every `allot` noun: bad usage exits with 2, as the CLI promises."""
+    """Base of every `allot` noun: bad usage is one line naming the option, and exit code 2.
+
+    django-typer prints the command's whole help before the error, which buries the one
+    line that says what to fix; this prints only that line, as `error: --option: why`.
+    """
 
     def __exit__(self, exc_type, exc_val, exc_tb):
-        try:
+        if not isinstance(exc_val, UsageError):
             return super().__exit__(exc_type, exc_val, exc_tb)
-        except SystemExit as e:
-            if isinstance(exc_val, UsageError) and e.code == 1:
-                raise SystemExit(2) from None
-            raise
+        super().__exit__(None, None, None)  # leave django-typer's command stack as it was
+        line = usage_line(exc_val)
+        if getattr(self, "_called_from_command_line", False):
+            sys.stderr.write(f"error: {line}\n")
+            raise SystemExit(2) from None
+        raise CommandError(line, returncode=2) from exc_val

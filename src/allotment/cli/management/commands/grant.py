@@ -1,11 +1,12 @@
 """allot grant: grants awarded to projects under schemes."""
 
-from datetime import datetime
+from datetime import date
 from typing import Annotated
 
 import typer
 from django_typer.management import command
 
+from allotment.cli.options import day_option
 from allotment.cli.output import (
     AllotCommand,
     JsonOption,
@@ -18,8 +19,6 @@ from allotment.cli.output import (
 from allotment.grants.models import Grant, Scheme
 from allotment.grants.services import create_grant
 from allotment.projects.services import get_project
-
-Day = Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 
 
 class Command(AllotCommand):
@@ -64,11 +63,9 @@ class Command(AllotCommand):
         self,
         pid: Annotated[str, typer.Argument(help="Project id")],
         scheme: Annotated[str, typer.Option(help="Scheme name")],
-        begins: Day,
-        expires: Day,
-        awarded: Annotated[
-            datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Default: today")
-        ] = None,
+        begins: Annotated[date, day_option(help="First day of the grant")],
+        expires: Annotated[date, day_option(help="Last day of the grant")],
+        awarded: Annotated[date | None, day_option(help="Default: today")] = None,
         description: Annotated[str, typer.Option()] = "",
     ):
         """Record a grant to a project under a scheme."""
@@ -78,9 +75,9 @@ class Command(AllotCommand):
         grant = create_grant(
             get_project(pid),
             scheme_obj,
-            begins.date(),
-            expires.date(),
-            awarded=awarded.date() if awarded else None,
+            begins,
+            expires,
+            awarded=awarded,
             description=description,
         )
         say(f"Created grant {grant.pk} to {pid}.")

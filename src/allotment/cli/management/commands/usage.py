@@ -1,7 +1,7 @@
 """allot usage: import usage records, report on them, retry the quarantine."""
 
 import sys
-from datetime import datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +11,7 @@ from django_typer.management import command
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from allotment.cli.options import day_option
 from allotment.cli.output import (
     AllotCommand,
     JsonOption,
@@ -54,7 +55,6 @@ class GroupBy(StrEnum):
     charge = "charge"
 
 
-Day = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")]
 SUMMARY_KEYS = ("read", "new", "updated", "unchanged", "quarantined", "rejected", "running")
 
 
@@ -131,12 +131,8 @@ class Command(AllotCommand):
         subtree: Annotated[bool, typer.Option(help="With --project: its subtree too")] = False,
         machine: Annotated[str | None, typer.Option(help="Only this machine")] = None,
         pool: Annotated[str | None, typer.Option(help="Resource pool (default: CPU)")] = None,
-        date_from: Annotated[
-            datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day")
-        ] = None,
-        date_to: Annotated[
-            datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day")
-        ] = None,
+        date_from: Annotated[date | None, day_option("--from", help="First day")] = None,
+        date_to: Annotated[date | None, day_option("--to", help="Last day")] = None,
         by: Annotated[By, typer.Option(help="Period")] = By.month,
         group_by: Annotated[GroupBy | None, typer.Option(help="Group rows by")] = None,
         as_json: JsonOption = False,
@@ -145,8 +141,7 @@ class Command(AllotCommand):
         """Usage per period: jobs, raw and used (scaled), in the pool's units."""
         rows = reports.report(
             project=project, subtree=subtree, machine=machine, pool=pool,
-            date_from=date_from.date() if date_from else None,
-            date_to=date_to.date() if date_to else None,
+            date_from=date_from, date_to=date_to,
             by=by.value, group_by=group_by.value if group_by else None,
         )  # fmt: skip
         key = reports.GROUPS[group_by.value][3] if group_by else None
@@ -182,15 +177,13 @@ class Command(AllotCommand):
     @handles_errors
     def rebuild(
         self,
-        date_from: Annotated[
-            datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="First day")
-        ],
-        date_to: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day")],
+        date_from: Annotated[date, day_option("--from", help="First day")],
+        date_to: Annotated[date, day_option("--to", help="Last day")],
     ):
         """Aggregate the days again from the raw records (after changing a scaling factor)."""
         from allotment.usage import rebuild
 
-        days = rebuild.rebuild_days(date_from.date(), date_to.date())
+        days = rebuild.rebuild_days(date_from, date_to)
         say(f"Rebuilt {days} days of usage from the raw records.")
 
     @command()
