@@ -31,7 +31,7 @@ from allotment.access.policy import visible_usage
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Metric, ResourcePool
 
-from . import reports
+from . import dimensions, reports
 from .days import ONE_DAY
 from .models import DailyUsage, MonthlyUsage
 from .reports import (
@@ -55,15 +55,7 @@ METRICS: dict[str, str] = {
 JOB_METRICS = ("cpu_hours_per_job", "wait_hours")
 
 # group-by name -> (fact column, model whose name is shown, its name field, heading)
-GROUPS: dict[str, tuple[str, str | None, str | None, str]] = {
-    "project": ("submitted_project_id", "projects.Project", "pid", "Project"),
-    "person": ("person_id", "people.Person", "username", "Person"),
-    "institute": ("institute_id", "projects.Project", "pid", "Institute"),
-    "machine": ("machine_id", "resources.Machine", "name", "Machine"),
-    "resource_pool": ("resource_pool_id", "resources.ResourcePool", "name", "Resource pool"),
-    "career_level": ("career_level_id", "people.CareerLevel", "name", "Career level"),
-    "project_level": ("project_level_id", "projects.ProjectLevel", "name", "Project level"),
-}
+GROUPS = dimensions.explorer_groups()
 
 OTHER = "__other__"
 TOTAL = "__total__"

@@ -22,22 +22,13 @@ from allotment.grants.models import AllocationPool
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Machine, Metric, ResourcePool
 
-from . import bulk
+from . import bulk, dimensions
 from .days import ONE_DAY
 from .models import Charge, DailyUsage, MonthlyUsage
 
 PERIODS = ("day", "month", "quarter", "year")
 # group-by name -> (DailyUsage column, the model whose name is shown, its name field, key)
-GROUPS = {
-    "project": ("submitted_project_id", "projects.Project", "pid", "project"),
-    "charged-project": ("charged_project_id", "projects.Project", "pid", "charged_project"),
-    "person": ("person_id", "people.Person", "username", "person"),
-    "institute": ("institute_id", "projects.Project", "pid", "institute"),
-    "machine": ("machine_id", "resources.Machine", "name", "machine"),
-    "career-level": ("career_level_id", "people.CareerLevel", "name", "career_level"),
-    "project-level": ("project_level_id", "projects.ProjectLevel", "name", "project_level"),
-    "charge": ("charge", None, None, "charge"),
-}
+GROUPS = dimensions.report_groups()
 
 
 def period_label(day: date, by: str) -> str:
