@@ -167,17 +167,12 @@ def test_a_person_password_is_masked_in_the_log(example):
     person = Person(username="hana", first_name="Hana", last_name="Hall")
     person.set_password("correct horse battery staple")
     save_validated(person)
-    created = last_entry(person)
-    new = created.changes_dict["password"][1]
-    assert new != person.password
-    assert new == "*" * (len(person.password) // 2) + person.password[len(person.password) // 2 :]
+    assert last_entry(person).changes_dict["password"] == [None, "(changed)"]
 
     old_hash = person.password
     person.set_password("another long passphrase")
     person.save()
     updated = last_entry(person)
     assert updated.action == Action.UPDATE
-    logged_old, logged_new = updated.changes_dict["password"]
-    assert old_hash not in (logged_old, logged_new)
-    assert person.password not in (logged_old, logged_new)
-    assert logged_new.startswith("*" * (len(person.password) // 2))
+    assert updated.changes_dict["password"] == ["(changed)", "(changed)"]
+    assert old_hash != person.password
