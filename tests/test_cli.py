@@ -221,3 +221,60 @@ def test_allot_runs_as_a_new_user_would(tmp_path):
     assert refused.returncode == 1 and "cannot become its own ancestor" in refused.stderr
     assert run("project", "show").returncode == 2  # missing argument: bad usage
     assert run("project", "show", "Nope").returncode == 1
+
+
+def test_removing_a_non_member_fails_naming_both(example, capsys):
+    with pytest.raises(SystemExit) as e:
+        call_command("project", "remove-member", "ProjectA", "dana")
+    assert e.value.code == 1
+    assert capsys.readouterr() == ("", "error: dana is not a member of ProjectA.\n")
+
+
+def test_removing_a_member_says_so_and_the_group_follows(example, capsys):
+    call_command("project", "remove-member", "ProjectA", "bob")
+    assert capsys.readouterr().out == "Removed bob from ProjectA.\n"
+    project = Project.objects.get(pid="ProjectA")
+    assert list(project.memberships.values_list("person__username", flat=True)) == [
+        "alice",
+        "chen",
+    ]
+    assert "bob" not in project.group.members.values_list("username", flat=True)
+
+
+def _token(person, prefix: str):
+    from allotment.api.models import ApiToken
+
+    return save_validated(ApiToken(person=person, prefix=prefix, secret_hash=prefix * 8))
+
+
+def test_token_revoke_takes_any_unique_start_of_the_prefix(example, capsys):
+    _token(example.people["alice"], "ab12cd34")
+    _token(example.people["bob"], "ab99ee00")
+    call_command("token", "revoke", "ab1")
+    assert capsys.readouterr().out == "Revoked API token ab12cd34 of alice.\n"
+    statuses = {r["prefix"]: r["status"] for r in run_json(capsys, "token", "list")}
+    assert statuses == {"ab12cd34": "revoked", "ab99ee00": "active"}
+
+
+def test_token_revoke_of_an_ambiguous_prefix_fails_listing_the_matches(example, capsys):
+    _token(example.people["alice"], "ab12cd34")
+    _token(example.people["bob"], "ab99ee00")
+    with pytest.raises(SystemExit) as e:
+        call_command("token", "revoke", "ab")
+    assert e.value.code == 1
+    assert capsys.readouterr().err == (
+        'error: "ab" is the start of 2 API tokens: ab12cd34 (alice), ab99ee00 (bob); '
+        "give more of the prefix.\n"
+    )
+    statuses = {r["prefix"]: r["status"] for r in run_json(capsys, "token", "list")}
+    assert statuses == {"ab12cd34": "active", "ab99ee00": "active"}
+
+
+def test_token_revoke_of_no_token_fails(example, capsys):
+    _token(example.people["alice"], "ab12cd34")
+    with pytest.raises(SystemExit) as e:
+        call_command("token", "revoke", "cd")
+    assert e.value.code == 1
+    assert capsys.readouterr().err == (
+        'error: There is no API token whose prefix starts with "cd".\n'
+    )

@@ -104,4 +104,8 @@ def add_member(
 
 
 def remove_member(project: Project, person) -> None:
-    ProjectMembership.objects.filter(project=project, person=person).delete()
+    """Remove a person from a project; refuses a non-member, since reporting success for a
+    removal that changed nothing hides a mistyped name or project."""
+    deleted, _ = ProjectMembership.objects.filter(project=project, person=person).delete()
+    if not deleted:
+        raise ValidationError(f"{person.username} is not a member of {project.pid}.")

@@ -79,7 +79,37 @@ class Command(AllotCommand):
 
     @command()
     @handles_errors
-    def revoke(self, prefix: Annotated[str, typer.Argument(help="The token's prefix.")]):
+    def revoke(
+        self,
+        prefix: Annotated[
+            str, typer.Argument(help="The token's prefix, or any start of it that is unique.")
+        ],
+    ):
         """Revoke a token: it stops working at once."""
-        record = tokens.revoke(prefix)
+        record = tokens.revoke(_unique_prefix(prefix))
         say(f"Revoked API token {record.prefix} of {record.person.username}.")
+
+
+def _unique_prefix(start: str) -> str:
+    """The one token prefix that begins with `start`: people type the first few characters
+    of what `allot token list` shows; a start shared by several tokens revokes none."""
+    from allotment.api.models import ApiToken
+
+    start = start.strip()
+    if not start:
+        fail("Give the token's prefix (see `allot token list`).")
+    matches = list(
+        ApiToken.objects.filter(prefix__startswith=start)
+        .select_related("person")
+        .order_by("prefix")[:11]
+    )
+    if not matches:
+        fail(f'There is no API token whose prefix starts with "{start}".')
+    if len(matches) > 1:
+        listed = ", ".join(f"{t.prefix} ({t.person.username})" for t in matches[:10])
+        more = ", ..." if len(matches) > 10 else ""
+        fail(
+            f'"{start}" is the start of {"more than 10" if more else len(matches)} API tokens: '
+            f"{listed}{more}; give more of the prefix."
+        )
+    return matches[0].prefix
