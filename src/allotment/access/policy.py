@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Q, QuerySet
 
 from allotment.core.compiled import CompiledQuery
+from allotment.people.models import unexpired
 from allotment.projects.models import Project, ProjectMembership
 
 if TYPE_CHECKING:
@@ -30,12 +31,14 @@ if TYPE_CHECKING:
 
 
 def signed_in(person) -> bool:
-    """Authenticated, active and not locked: a person who may act at all."""
+    """Authenticated, active, not locked and not past their expiry date: a person who may act
+    at all. An expired person is treated as a locked one, without anyone having to lock them."""
     return (
         person is not None
         and getattr(person, "is_authenticated", False)
         and person.is_active
         and not getattr(person, "is_locked", False)
+        and not getattr(person, "has_expired", False)
     )
 
 
@@ -45,7 +48,7 @@ def is_site_admin(person) -> bool:
 
 def _may_act() -> Q:
     """signed_in() as a condition on Person rows (every stored person is authenticated)."""
-    return Q(is_active=True, is_locked=False)
+    return Q(is_active=True, is_locked=False) & unexpired()
 
 
 def site_admins() -> QuerySet:
@@ -224,17 +227,129 @@ def can_view_person(person, other: Person | int) -> bool:
     return visible_people(person).filter(pk=_pk(other)).exists()
 
 
-def can_edit_person(person, other: Person | int) -> bool:
-    """Site administrators, and leaders of the person's institute."""
+# Which fields of a person whom may write. A person's email is no one's but the site
+# administrators' to write: it is how OIDC sign-in and invitations find a person, so it
+# changes only through the verified flow (a link sent to the new address), never by a PATCH.
+PERSON_NAME_FIELDS = frozenset({"title", "first_name", "last_name"})
+# Whether and until when a person may act: a leader's lever over their institute's people,
+# never over a site administrator's or a co-leader's (nor their own).
+PERSON_STATE_FIELDS = frozenset({"is_active", "is_locked", "expires", "date_approved"})
+LEADER_PERSON_FIELDS = PERSON_NAME_FIELDS | {"career_level"} | PERSON_STATE_FIELDS
+EMAIL_CHANGE_FLOW = (
+    "an email address changes only through the verified flow: POST /api/email-change/ "
+    "(or the page /me/email/) sends a link to the new address."
+)
+
+
+def _is_administrator(other) -> bool:
+    """Holds the administrators' flags, whether or not they may act today: a leader who could
+    unlock or re-date a locked administrator could hand the site's keys to anyone."""
+    return bool(other.is_superuser or other.is_staff)
+
+
+def _leads_or_above(person) -> frozenset[int]:
+    """The projects whose leaders are the person's co-leaders: their led subtrees and every
+    project above them."""
+
+    def compute():
+        ids = set(led_project_ids(person))
+        for project, leader, _ in memberships(person):
+            if leader:
+                above = Project.objects.ancestors(project, include_self=True)
+                ids.update(above.values_list("pk", flat=True))
+        return frozenset(ids)
+
+    return _cache(person, "led_or_above", compute)
+
+
+def is_co_leader(person, other: Person | int) -> bool:
+    """Whether `other` leads a project within or above those `person` leads: a peer (or a
+    superior) of theirs, whose account state `person` may not touch."""
+    scope = _leads_or_above(person)
+    return (
+        bool(scope)
+        and ProjectMembership.objects.filter(
+            person_id=_pk(other), is_leader=True, project_id__in=scope
+        ).exists()
+    )
+
+
+def _leads_institute_of(person, other: Person) -> bool:
+    return other.institute_id is not None and other.institute_id in led_institute_ids(person)
+
+
+def person_fields(person, other: Person) -> frozenset[str] | None:
+    """The fields of `other` that `person` may write; None means every field (a site
+    administrator).
+
+    Leaders of the person's institute write their name, career level and account state,
+    except a site administrator's (nothing at all) and a co-leader's or their own account
+    state; everyone writes their own name. The email is the administrators' alone.
+    """
     if is_site_admin(person):
-        return True
+        return None
+    if not signed_in(person) or _is_administrator(other):
+        return frozenset()
+    if _leads_institute_of(person, other):
+        if is_co_leader(person, other) or other.pk == person.pk:
+            return LEADER_PERSON_FIELDS - PERSON_STATE_FIELDS
+        return LEADER_PERSON_FIELDS
+    if other.pk == person.pk:
+        return PERSON_NAME_FIELDS
+    return frozenset()
+
+
+def person_fields_refusal(person, other: Person, fields) -> str | None:
+    """Why `person` may not change these fields of `other`, naming each refused field (so a
+    script knows what to drop); None when they may change them all."""
+    allowed = person_fields(person, other)
+    if allowed is None:
+        return None
+    refused = sorted(set(fields) - allowed)
+    if not refused:
+        return None
+    reasons: list[str] = []
+    rest = set(refused)
+    if _is_administrator(other) and other.pk != person.pk:
+        reasons.append(
+            f"{other.username} is a site administrator, whom only site administrators may change."
+        )
+        rest.clear()
+    elif not allowed:
+        reasons.append(
+            f"only site administrators and leaders of {other.username}'s institute may change "
+            f"{other.username}."
+        )
+        rest.clear()
+    if "email" in rest:
+        reasons.append(EMAIL_CHANGE_FLOW)
+        rest.discard("email")
+    if rest & PERSON_STATE_FIELDS and _leads_institute_of(person, other):
+        state = ", ".join(sorted(PERSON_STATE_FIELDS))
+        reasons.append(
+            f"only site administrators may change your own account state ({state})."
+            if other.pk == person.pk
+            else f"{other.username} leads a project within or above those you lead; only site "
+            f"administrators may change their account state ({state})."
+        )
+        rest -= PERSON_STATE_FIELDS
+    if rest:
+        reasons.append(f"you may change only {', '.join(sorted(allowed))}.")
+    why = " ".join(reason[0].upper() + reason[1:] if n else reason
+                   for n, reason in enumerate(reasons))  # fmt: skip
+    plural = "s" if len(refused) > 1 else ""
+    return f"You may not change the field{plural} {', '.join(refused)}: {why}"
+
+
+def can_edit_person(person, other: Person | int) -> bool:
+    """Whether `person` may write any field of `other` (person_fields says which)."""
     from allotment.people.models import Person
 
-    institutes = led_institute_ids(person)
-    return (
-        bool(institutes)
-        and Person.objects.filter(pk=_pk(other), institute_id__in=institutes).exists()
-    )
+    if not isinstance(other, Person):
+        other = Person.objects.filter(pk=other).first()
+        if other is None:
+            return False
+    return person_fields(person, other) != frozenset()
 
 
 def visible_memberships(person, queryset: QuerySet | None = None) -> QuerySet:

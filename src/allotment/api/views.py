@@ -105,18 +105,11 @@ class LedgerViewSet(viewsets.ModelViewSet):
 
 # People -------------------------------------------------------------------------------
 
-# What a leader of a person's institute may change; a person may change their own name
-# and email. The rest (username, institute, staff) is the site administrators'.
-LEADER_PERSON_FIELDS = frozenset(
-    {"title", "first_name", "last_name", "email", "career_level", "is_active", "is_locked",
-     "date_approved", "expires"}
-)  # fmt: skip
-OWN_PERSON_FIELDS = frozenset({"title", "first_name", "last_name", "email"})
-
 
 class PersonViewSet(LedgerViewSet):
     """People the caller may see (access.policy.visible_people). Administrators create; leaders
-    of a person's institute edit them; everyone edits their own name and email."""
+    of a person's institute edit them (never a site administrator); everyone edits their own
+    name. Which fields each may write is access.policy.person_fields."""
 
     serializer_class = serializers.PersonSerializer
     filterset_class = filters.PersonFilter
@@ -139,21 +132,24 @@ class PersonViewSet(LedgerViewSet):
         user = request.user
         if request.method == "DELETE":
             admin_only(request, "who is a person (delete people)")
-        elif not (obj.pk == user.pk or policy.can_edit_person(user, obj)):
-            refuse(f"You may not change {obj.username}: only site administrators and leaders "
-                   "of their institute may.")  # fmt: skip
+        elif not policy.can_edit_person(user, obj):
+            # Nothing of this person is theirs to write: refused before the body is read,
+            # naming the fields it holds when it holds any.
+            body = request.data if isinstance(request.data, dict) else {}
+            named = set(body) & set(serializers.PersonSerializer.Meta.fields)
+            refuse(
+                policy.person_fields_refusal(user, obj, named)
+                or f"You may not change {obj.username}: only site administrators and leaders "
+                "of their institute may."
+            )
 
     def perform_update(self, serializer):
         user, person = self.request.user, serializer.instance
-        if not policy.is_site_admin(user):
-            allowed = (
-                LEADER_PERSON_FIELDS if policy.can_edit_person(user, person) else OWN_PERSON_FIELDS
-            )
-            who = "leaders of their institute" if allowed is LEADER_PERSON_FIELDS else "you"
-            refuse_fields(
-                changed_fields(person, serializer.validated_data) - allowed,
-                f"{who} may change only {', '.join(sorted(allowed))}.",
-            )
+        refusal = policy.person_fields_refusal(
+            user, person, changed_fields(person, serializer.validated_data)
+        )
+        if refusal:
+            refuse(refusal)
         serializer.save()
 
 
