@@ -187,6 +187,41 @@ def can_manage_members(person, project: Project | int) -> bool:
     return ids is None or _pk(project) in ids
 
 
+# A membership's role flags: who leads the project, manages its members, speaks for it.
+# Supervisors manage members but hand out no roles, their own included.
+MEMBERSHIP_ROLE_FIELDS = frozenset({"is_leader", "is_supervisor", "is_primary_contact"})
+
+
+def membership_refusal(
+    person, project: Project, *, leader: str | None = None, fields=()
+) -> str | None:
+    """Why `person` may not add, change or remove a membership of `project`; None if they may.
+
+    `leader` names the member when the membership is a leader's: any change to it, or its
+    removal, needs leader rights over the project (a supervisor could otherwise demote the
+    leader, or move their default Slurm account). `fields` are those the write sets (for an
+    addition, those set true): a role flag also needs leader rights.
+    """
+    if not can_manage_members(person, project):
+        return f'You may not manage the members of "{project.pid}".'
+    if can_lead(person, project):
+        return None
+    if leader is not None:
+        return (
+            f'Only leaders of "{project.pid}" may change or remove the membership of its '
+            f"leader {leader}."
+        )
+    roles = sorted(set(fields) & MEMBERSHIP_ROLE_FIELDS)
+    if roles:
+        plural = "s" if len(roles) > 1 else ""
+        return (
+            f"You may not change the field{plural} {', '.join(roles)}: only leaders of "
+            f'"{project.pid}" may hand out or take back its roles '
+            f"({', '.join(sorted(MEMBERSHIP_ROLE_FIELDS))})."
+        )
+    return None
+
+
 def member_managers(project: Project | int) -> QuerySet:
     """The people who manage the project's members through a membership (the leaders of the
     project and of every project above it, and its supervisors), by username; the site

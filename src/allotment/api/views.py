@@ -213,7 +213,8 @@ MEMBERSHIP_COLUMNS = [field.name for field in ProjectMembership._meta.concrete_f
 
 class MembershipViewSet(LedgerViewSet):
     """Who is in which project. A project's leaders and supervisors add, change and remove its
-    members; only leaders make leaders."""
+    members; only leaders change a leader's membership or hand out roles (access.policy.
+    membership_refusal)."""
 
     serializer_class = serializers.MembershipSerializer
     filterset_class = filters.MembershipFilter
@@ -238,26 +239,28 @@ class MembershipViewSet(LedgerViewSet):
             refuse("Only site administrators and a project's leaders and supervisors may change "
                    "its members.")  # fmt: skip
 
-    def _may_manage(self, project: Project, leader: bool) -> None:
-        user = self.request.user
-        if not policy.can_manage_members(user, project):
-            refuse(f'You may not manage the members of "{project.pid}".')
-        if leader and not policy.can_lead(user, project):
-            # Supervisors manage members but do not lead: they cannot hand out leadership.
-            refuse(f'Only leaders of "{project.pid}" may make or unmake its leaders.')
+    def _may(self, project: Project, leader: str | None = None, fields=()) -> None:
+        refusal = policy.membership_refusal(self.request.user, project, leader=leader,
+                                            fields=fields)  # fmt: skip
+        if refusal:
+            refuse(refusal)
 
     def may_change(self, request, obj):
-        self._may_manage(obj.project, leader=request.method == "DELETE" and obj.is_leader)
+        # A leader's membership is the leaders' to change or remove, whatever the body holds.
+        self._may(obj.project, leader=obj.person.username if obj.is_leader else None)
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        self._may_manage(data["project"], leader=data.get("is_leader", False))
+        self._may(data["project"], fields={name for name, value in data.items() if value is True})
         serializer.save()
 
     def perform_update(self, serializer):
         membership = serializer.instance
-        leader = "is_leader" in changed_fields(membership, serializer.validated_data)
-        self._may_manage(membership.project, leader=leader)
+        self._may(
+            membership.project,
+            leader=membership.person.username if membership.is_leader else None,
+            fields=changed_fields(membership, serializer.validated_data),
+        )
         serializer.save()
 
     def perform_destroy(self, instance):

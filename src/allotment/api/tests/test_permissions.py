@@ -113,7 +113,8 @@ def test_a_supervisor_cannot_hand_out_leadership(example, client_for):
     )
     assert response.status_code == 403
     assert response.json() == {
-        "detail": 'Only leaders of "ProjectA" may make or unmake its leaders.'
+        "detail": 'You may not change the field is_leader: only leaders of "ProjectA" may hand '
+        "out or take back its roles (is_leader, is_primary_contact, is_supervisor)."
     }
     mine = membership("ProjectA", "chen").pk
     response = chen.patch(f"/api/memberships/{mine}/", {"is_leader": True})
