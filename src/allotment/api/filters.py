@@ -2,6 +2,13 @@
 
 An unknown name filters to nothing (as a search would); a malformed value (a boolean that
 is not one, a bad date) is a 400 naming the parameter.
+
+A filter only narrows a queryset the policy has already cut (the viewsets' get_queryset).
+One that reads other rows to decide (a project's members, a subtree) must read them within
+what the caller may see, or it tells them about what they may not see: PersonFilter's
+`project` looks the project up among the visible ones. ProjectFilter's `institute` and
+`under` resolve their root among all projects, which tells nothing: they answer only
+visible projects, whose parent and institute the caller already reads in each row.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import django_filters as filters
 from django import forms
 
+from allotment.access import policy
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
 from allotment.groups.models import Group, GroupMember
 from allotment.people.models import Person
@@ -87,7 +95,11 @@ class PersonFilter(FilterSet):
         fields = ["institute", "project", "career_level", "active", "locked"]
 
     def member_of(self, queryset, name, value):
-        members = ProjectMembership.objects.filter(project__pid=value).values("person_id")
+        """The project is looked up among those the caller may see: the people list already
+        holds only visible people, but asking it for the members of a hidden project would
+        tell which of them are in it."""
+        project = policy.visible_projects(getattr(self.request, "user", None)).filter(pid=value)
+        members = ProjectMembership.objects.filter(project__in=project).values("person_id")
         return queryset.filter(pk__in=members)
 
 
