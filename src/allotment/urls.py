@@ -12,5 +12,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("allotment.web.urls")),
 ]
+# The portal's error pages (JSON under /api/); see web.views.errors.
+handler400 = "allotment.web.views.errors.bad_request"
+handler403 = "allotment.web.views.errors.permission_denied"
+handler404 = "allotment.web.views.errors.page_not_found"
+handler500 = "allotment.web.views.errors.server_error"
+
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
