@@ -1,6 +1,6 @@
 """`Authorization: Bearer TOKEN`: scripts authenticate with an API token.
 
-Refusals say why (unknown, revoked, expired token; locked or inactive person) in a 401
+Refusals say why (unknown, revoked, expired token; locked, inactive or expired person) in a 401
 JSON body, so a script's author can tell a typo from a revoked token.
 """
 
@@ -44,6 +44,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             state = "locked" if person.is_locked else "inactive"
             raise exceptions.AuthenticationFailed(
                 f'API token "{record.prefix}" belongs to {person.username}, who is {state}.'
+            )
+        if person.has_expired:  # treated as locked, without anyone having locked them
+            raise exceptions.AuthenticationFailed(
+                f'API token "{record.prefix}" belongs to {person.username}, whose account '
+                f"expired on {person.expires:%Y-%m-%d}."
             )
         tokens.touch(record)
         return person, record

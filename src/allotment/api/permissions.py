@@ -40,8 +40,11 @@ class PolicyPermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         if not policy.signed_in(request.user):
-            if request.user is not None and request.user.is_authenticated:
-                refuse(f"{request.user.username} is locked or inactive.")
+            user = request.user
+            if user is not None and user.is_authenticated:
+                if getattr(user, "has_expired", False):
+                    refuse(f"{user.username}'s account expired on {user.expires:%Y-%m-%d}.")
+                refuse(f"{user.username} is locked or inactive.")
             return False  # DRF answers 401 with WWW-Authenticate: Bearer
         if request.method in SAFE_METHODS:
             return True

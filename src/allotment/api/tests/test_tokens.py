@@ -74,7 +74,7 @@ def test_token_revoke_stops_the_token_at_once(example, capsys):
 def test_token_commands_refuse_unknown_names_with_exit_code_1(example, capsys):
     for args, message in (
         (("create", "nobody"), 'There is no person "nobody".'),
-        (("revoke", "deadbeef"), 'There is no API token "deadbeef".'),
+        (("revoke", "deadbeef"), 'There is no API token whose prefix starts with "deadbeef".'),
         (("list", "nobody"), 'There is no person "nobody".'),
     ):
         with pytest.raises(SystemExit) as e:

@@ -3,7 +3,8 @@
 Desired state comes from the ledger: an account per active project (its parent project's
 account as parent, so the project tree is the association tree; `root` above the
 institutes; Organization = the institute), a user per live account on the machine's
-category with an association per membership, the default project as default account.
+category (of a person who is active, not locked and not past their expiry date) with an
+association per membership, the default project as default account.
 Observed state comes from `sacctmgr -n -P`. The plan is the fewest commands that make one
 equal to the other: every addition in one `sacctmgr load` of a generated file (one
 commit, however large), then modifications and removals grouped so that one command
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from allotment.people.models import Person, unexpired
 from allotment.projects.models import Project, ProjectMembership
 from allotment.resources.models import Account
 
@@ -95,6 +97,8 @@ def desired(machine) -> State:
         login_enabled=True,
         person__is_active=True,
         person__is_locked=False,
+        # Past their expiry date a person is treated as locked: their associations go.
+        person__in=Person.objects.filter(unexpired()).values("pk"),
     ).select_related("default_project")
     by_person = {a.person_id: a for a in accounts}
     member_of: dict[str, list[str]] = defaultdict(list)

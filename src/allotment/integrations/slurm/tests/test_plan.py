@@ -258,3 +258,24 @@ def test_a_capped_project_and_its_sub_projects_are_limited_by_pool_and_caps(exam
     # After the period: nothing more for any of them.
     after = remaining_minutes(brecca, projects, date(2101, 6, 1))
     assert (after["projectc"], after["projectd"], after["projecte"]) == (0, 0, 0)
+
+
+def test_a_person_past_their_expiry_date_has_no_associations_as_if_locked(example):
+    """Issue 10, item 17: `expires` is the last day a person may act; after it the person's
+    associations go, as a locked person's do, and come back if the date is moved on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    brecca = Machine.objects.get(name="brecca")
+    farid = example.people["farid"]
+    assert ("farid", "projectd") in desired(brecca).associations
+    farid.expires = timezone.localdate() - timedelta(days=1)
+    farid.save()
+    want = desired(brecca)
+    assert {user for user, _ in want.associations} == {"alice", "bob", "chen", "dana", "eve",
+                                                        "grace"}  # fmt: skip
+    assert "farid" not in want.defaults
+    farid.expires = timezone.localdate()
+    farid.save()
+    assert ("farid", "projectd") in desired(brecca).associations
