@@ -31,8 +31,7 @@ from allotment.access.policy import visible_usage
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Metric, ResourcePool
 
-from . import dimensions, reports
-from .days import ONE_DAY
+from . import dimensions, periods, reports
 from .models import DailyUsage, MonthlyUsage
 from .reports import (
     PERIODS,
@@ -171,7 +170,7 @@ def explore(
         rows += _fetch(viewer, DailyUsage, "day", column, others, filters)
 
     labeller = _Labeller(period)
-    periods = _period_axis(period, filters, rows, labeller)
+    axis = _period_axis(period, filters, rows)
     pool_of: Callable[[object], ResourcePool] = (
         (lambda key: by_pool[key]) if group_by == "resource_pool" else (lambda key: pools[0])
     )
@@ -186,16 +185,17 @@ def explore(
     else:
         cells = _aggregate(rows, by_pool, lambda r: labeller(r[0], r[1]), lambda r: r[2])
         totals = _aggregate(rows, by_pool, lambda r: TOTAL, lambda r: r[2])
+    periods.check_cells(len(totals), len(axis))
     names = _names(group_by, {key for (_, key) in totals})
     ranked = sorted(
         ((key, value(m, pool_of(key))) for (_, key), m in totals.items()),
         key=lambda kv: (kv[1] is None, -(kv[1] or 0), _label(names, kv[0])),
     )
-    index = {label: i for i, label in enumerate(periods)}
+    index = {label: i for i, label in enumerate(axis)}
     unit = "" if group_by == "resource_pool" else _unit(metric, pools[0])
 
     def series_of(key, label: str, pool: ResourcePool, source: dict, total) -> Series:
-        values: list[float | None] = [None] * len(periods)
+        values: list[float | None] = [None] * len(axis)
         for (label_, key_), measures in source.items():
             if key_ == key and label_ in index:
                 values[index[label_]] = value(measures, pool)
@@ -241,7 +241,7 @@ def explore(
         metric=metric,
         group_by=group_by,
         period=period,
-        periods=periods,
+        periods=axis,
         pool=None if group_by == "resource_pool" else pools[0],
         unit=unit,
         groups=groups,
@@ -349,39 +349,23 @@ class _Labeller:
         return found
 
 
-def _next_start(day: date, period: str) -> date:
-    if period == "day":
-        return day + ONE_DAY
-    if period == "year":
-        return date(day.year + 1, 1, 1)
-    months = 1 if period == "month" else 3
-    month = day.month - 1 + months
-    return date(day.year + month // 12, month % 12 + 1, 1)
+def _period_axis(period: str, filters: Filters, rows: list[tuple]) -> list[str]:
+    """Every period from the start to the end, empty ones included: a time axis.
 
-
-def _period_start(day: date, period: str) -> date:
-    if period == "day":
-        return day
-    if period == "month":
-        return day.replace(day=1)
-    if period == "quarter":
-        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return date(day.year, 1, 1)
-
-
-def _period_axis(period: str, filters: Filters, rows: list[tuple], labeller: _Labeller):
-    """Every period from the start to the end, empty ones included: a time axis."""
-    starts = {(r[0], r[1]) for r in rows}
-    days = [_bucket_start(b, v) for b, v in starts]
+    A range of more periods than `periods.MAX_PERIODS` allows (any range may be asked
+    for: 0001-01-01 to 9999-12-31 by day is 3.6 million periods) is cut to the span of the
+    usage the rows hold; if that is still too long, the request is refused."""
+    days = [_bucket_start(b, v) for b, v in {(r[0], r[1]) for r in rows}]
     first = filters.date_from or (min(days) if days else None)
     last = filters.date_to or (max(days) if days else None)
     if first is None or last is None:
         return []
-    axis, current = [], _period_start(first, period)
-    while current <= last:
-        axis.append(period_label(current, period))
-        current = _next_start(current, period)
-    return axis
+    if periods.count(first, last, period) > periods.MAX_PERIODS[period]:
+        if not days:
+            return []
+        first, last = max(first, min(days)), min(last, max(days))
+        periods.check_span(periods.count(first, last, period), period)
+    return periods.axis(first, last, period)
 
 
 def _sum_cells(rows, labeller: _Labeller) -> tuple[dict, dict]:

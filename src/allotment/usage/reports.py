@@ -22,8 +22,7 @@ from allotment.grants.models import AllocationPool
 from allotment.projects.models import Project
 from allotment.resources.models import Aggregation, Machine, Metric, ResourcePool
 
-from . import bulk, dimensions
-from .days import ONE_DAY
+from . import bulk, dimensions, periods
 from .models import Charge, DailyUsage, MonthlyUsage
 
 PERIODS = ("day", "month", "quarter", "year")
@@ -45,7 +44,7 @@ def _whole_months(date_from: date | None, date_to: date | None) -> bool:
     """Whether [date_from, date_to] (either open) is made of whole months: then the monthly
     rollup answers exactly."""
     return (date_from is None or date_from.day == 1) and (
-        date_to is None or (date_to + ONE_DAY).day == 1
+        date_to is None or periods.is_month_end(date_to)
     )
 
 
@@ -215,6 +214,9 @@ def report(
             row["raw"] = _number(raw / unit)
             row["used"] = _number(used / unit)
             out.append(row)
+    # Only periods with usage are rows, so any range is answered; its size is bounded.
+    periods.check_periods_with_usage(len(set(labels.values())), by)
+    periods.check_rows(len(out))
     out.sort(key=lambda r: (r["period"], "" if not column else str(r[key_name] or "")))
     return out
 

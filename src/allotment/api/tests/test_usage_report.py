@@ -79,3 +79,25 @@ def test_a_bad_parameter_is_a_400_naming_it(admin, example, query, parameter):
     response = admin.get(f"/api/usage/report/{query}")
     assert response.status_code == 400
     assert list(response.json()["errors"]) == [parameter]
+
+
+def test_the_ends_of_the_calendar_are_a_range_like_any_other(admin, usage):
+    assert rows(admin, "?by=day&from=0001-01-01&to=9999-12-31") == [
+        {"period": "2100-03-01", "jobs": 1, "raw": 8, "used": 8},
+        {"period": "2100-03-02", "jobs": 1, "raw": 2, "used": 2},
+    ]
+    assert rows(admin, "?by=quarter&from=9999-12-31&to=9999-12-31") == []
+
+
+def test_more_periods_than_the_limit_are_a_400_naming_it(admin, usage, monkeypatch):
+    from allotment.usage import periods
+
+    monkeypatch.setitem(periods.MAX_PERIODS, "day", 1)
+    response = admin.get("/api/usage/report/?by=day&from=0001-01-01&to=9999-12-31")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "non_field_errors": [
+            "from/to: at most 1 day per request (this range has usage on 2 days); "
+            "ask by month, or for a shorter range."
+        ]
+    }
