@@ -58,6 +58,14 @@ A = ADMIN_LOGIN
 O = OWN_PAGE  # noqa: E741
 
 
+def P(*usernames: str) -> frozenset[str]:
+    """200, listing exactly these people."""
+    return frozenset(usernames)
+
+
+Z = P()  # 200, listing no one
+
+
 # Targets --------------------------------------------------------------------------------
 
 
@@ -135,6 +143,48 @@ def _spare_project() -> Project:
 
 def _spare_invitation_token() -> str:
     return workflows.invite(_spare_project(), "sam@uni.example", None, operator=True)[1]
+
+
+def _root_admin() -> Person:
+    """matrix-root, a site administrator of InstituteA (alice's), made on first use."""
+    found = Person.objects.filter(username="matrix-root").first()
+    return found or Person.objects.create_superuser(
+        "matrix-root", "root@site.example.org", institute=Project.objects.get(pid="InstituteA")
+    )
+
+
+def _person_patch(username: Callable[[], str], body: dict, field: str) -> Target:
+    """PATCH /api/people/<username>/ with `body`; done when `field` took its value."""
+    (value,) = body.values()
+
+    def done() -> bool:
+        person = Person.objects.get(username=username())
+        return getattr(person, field) == value
+
+    return Target("api", _api("people", username), method="patch", body=lambda: dict(body),
+                  done=done)  # fmt: skip
+
+
+def _membership_write(username: str, method: str, body: dict | None = None) -> Target:
+    """PATCH (with body: done when each field took its value) or DELETE (done when gone)
+    username's membership of ProjectA."""
+
+    def done() -> bool:
+        row = ProjectMembership.objects.filter(project__pid="ProjectA", person__username=username)
+        if body is None:
+            return not row.exists()
+        found = row.select_related("project_level").get()
+        level = found.project_level.name if found.project_level else None
+        return all((level if name == "project_level" else getattr(found, name)) == value
+                   for name, value in body.items())  # fmt: skip
+
+    return Target(
+        "api",
+        _api("memberships", lambda: _membership("ProjectA", username).pk),
+        method=method,
+        body=(lambda: dict(body)) if body is not None else None,
+        done=done,
+    )
 
 
 WORKFLOW_PATHS = {
@@ -350,6 +400,31 @@ TARGETS: dict[str, Target] = {
             ).exists()
         ),
     ),
+    # Issue 10, item 1: a leader locking out, or taking over (email), a site administrator of
+    # their institute; a leader locking a co-leader; anyone rewriting an email.
+    "api-people-lock-root": _person_patch(
+        lambda: _root_admin().username, {"is_locked": True}, "is_locked"
+    ),
+    "api-people-email-root": _person_patch(
+        lambda: _root_admin().username, {"email": "mallory@evil.example"}, "email"
+    ),
+    "api-people-lock-grace": _person_patch(lambda: "grace", {"is_locked": True}, "is_locked"),
+    "api-people-email-bob": _person_patch(lambda: "bob", {"email": "bob@evil.example"}, "email"),
+    # Issue 10, item 6: the members of a project the caller may not see, through ?project=.
+    "api-people-in-InstituteA": Target("api", lambda: "/api/people/?project=InstituteA"),
+    "api-people-in-ProjectC": Target("api", lambda: "/api/people/?project=ProjectC"),
+    # Issue 10, item 7: a supervisor (chen) changing or removing the leader's membership, or
+    # handing out a role.
+    "api-memberships-level-alice@ProjectA": _membership_write(
+        "alice", "patch", {"project_level": "Student"}
+    ),
+    "api-memberships-default-alice@ProjectA": _membership_write(
+        "alice", "patch", {"is_default_project": False}
+    ),
+    "api-memberships-delete-alice@ProjectA": _membership_write("alice", "delete"),
+    "api-memberships-supervisor-bob@ProjectA": _membership_write(
+        "bob", "patch", {"is_supervisor": True}
+    ),
 }
 
 # The table -------------------------------------------------------------------------------
@@ -438,6 +513,22 @@ GRID: dict[str, tuple] = {
     "api-projects-rename-ProjectC":                (401, 200, 200, 404, 404, 404, 404, 404, 401),
     "api-grants-create-ProjectA":                  (401, 201, 403, 403, 403, 403, 403, 403, 401),
     "api-memberships-delete-bob@ProjectA":         (401, 204, 404, 404, 204, 204, 403, 404, 401),
+    # Issue 10, item 1. matrix-root is a site administrator of InstituteA: alice sees them
+    # (her institute's) but may change nothing of theirs; grace leads ProjectD, inside eve's
+    # subtree, so eve may not change her account state; an email is the administrators'.
+    "api-people-lock-root":                        (401, 200, 404, 404, 403, 404, 404, 404, 401),
+    "api-people-email-root":                       (401, 200, 404, 404, 403, 404, 404, 404, 401),
+    "api-people-lock-grace":                       (401, 200, 403, 403, 404, 404, 404, 404, 401),
+    "api-people-email-bob":                        (401, 200, 404, 404, 403, 403, 403, 404, 401),
+    # Issue 10, item 6: 200 with exactly these people. alice is InstituteA's member and eve
+    # ProjectC's; bob and chen see alice, grace sees eve, but not those projects.
+    "api-people-in-InstituteA":                (401, P("alice"), Z, Z, P("alice"), Z, Z, Z, 401),
+    "api-people-in-ProjectC":                  (401, P("eve"), P("eve"), Z, Z, Z, Z, Z, 401),
+    # Issue 10, item 7: a leader's membership and the roles are the leaders'; chen supervises.
+    "api-memberships-level-alice@ProjectA":        (401, 200, 404, 404, 200, 403, 403, 404, 401),
+    "api-memberships-default-alice@ProjectA":      (401, 200, 404, 404, 200, 403, 403, 404, 401),
+    "api-memberships-delete-alice@ProjectA":       (401, 204, 404, 404, 204, 403, 403, 404, 401),
+    "api-memberships-supervisor-bob@ProjectA":     (401, 200, 404, 404, 200, 403, 403, 404, 401),
     # Anyone signed in asks to join, accepts an invitation they hold, applies for a project.
     "api-join-requests-create-ProjectS":           (401, 201, 201, 201, 201, 201, 201, 201, 401),
     "api-invitations-accept-ProjectS":             (401, 201, 201, 201, 201, 201, 201, 201, 401),
@@ -558,6 +649,9 @@ def _check(response, expected, url: str, person: Person | None) -> None:
     elif expected == OWN_PAGE:
         assert status == 302, f"{status}, expected a redirect to one's own page"
         assert response["Location"] == reverse("web:person", kwargs={"username": person.username})
+    elif isinstance(expected, frozenset):
+        assert status == 200, f"{status}, expected 200 listing {sorted(expected)}"
+        assert {row["username"] for row in response.json()["results"]} == expected
     else:
         assert status == expected
 
