@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import applications, docs, views
+from . import applications, docs, email, views
 from .errors import not_found
 
 app_name = "api"
@@ -30,6 +30,8 @@ router.register(
 
 urlpatterns = [
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
+    path("email-change/", email.EmailChangeView.as_view(), name="email-change"),
+    path("email-change/confirm/", email.EmailConfirmView.as_view(), name="email-confirm"),
     path("openapi.json", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.DocsView.as_view(), name="docs"),
     re_path(r"^docs/assets/(?P<path>[\w./-]+)$", docs.asset, name="docs-asset"),

@@ -200,7 +200,9 @@ def accept_as_new_person(
             title=title.strip(),
             first_name=first_name.strip(),
             last_name=last_name.strip(),
+            # The link reached them at this address: that verifies it.
             email=invitation.email,
+            email_verified=True,
             institute=invitation.project.institute,
             date_approved=date.today(),
         )

@@ -6,7 +6,7 @@ from allotment.core.admin import LedgerAdmin
 from allotment.projects.models import ProjectMembership
 from allotment.resources.models import Account
 
-from .models import CareerLevel, Person
+from .models import CareerLevel, EmailChange, Person
 
 
 class PersonMembershipInline(admin.TabularInline):
@@ -83,7 +83,7 @@ class PersonAdmin(LedgerAdmin, UserAdmin):
     inlines = [PersonMembershipInline, AccountInline]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
-        ("Person", {"fields": ["title", "first_name", "last_name", "email"]}),
+        ("Person", {"fields": ["title", "first_name", "last_name", "email", "email_verified"]}),
         ("Standing", {"fields": ["institute", "career_level"]}),
         (
             "Status",
@@ -115,6 +115,30 @@ class PersonAdmin(LedgerAdmin, UserAdmin):
         )
     ]
     readonly_fields = ["date_joined"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """An email a site administrator types is verified (they vouch for it), unless they
+        untick "email verified" in the same save."""
+        if "email" in form.changed_data:
+            unticked = "email_verified" in form.changed_data and not obj.email_verified
+            obj.set_email(obj.email, verified=not unticked)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(EmailChange)
+class EmailChangeAdmin(LedgerAdmin):
+    """Requests to change an email, for looking into; people confirm them by their link."""
+
+    list_display = ["person", "email", "created", "expires_at", "confirmed_at"]
+    search_fields = ["person__username", "email"]
+    list_select_related = ["person"]
+    readonly_fields = ["person", "email", "created", "expires_at", "confirmed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(CareerLevel)

@@ -32,3 +32,15 @@ def test_invitations_one_accepted_stay_listed_whatever_the_email(example, person
     farid.email = ""
     farid.save()
     assert services.of_person(Person.objects.get(username="farid"))["invitations"] == [invitation]
+
+
+def test_a_newcomer_who_accepts_has_the_invited_email_verified(example, person):
+    """The link reached them at that address: that is the proof a change of email asks for."""
+    _, token = services.invite(example.projects["ProjectA"], "noor@uni.example", person("alice"))
+    noor = services.accept_invitation_as_new_person(
+        token, username="noor", password="a long enough secret"
+    )
+    assert (noor.email, Person.objects.get(username="noor").email_verified) == (
+        "noor@uni.example",
+        True,
+    )

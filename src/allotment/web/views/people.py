@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from allotment.access import policy
+from allotment.core.forms import show_refusal
+from allotment.people import email as email_change
 from allotment.resources.models import Account
 from allotment.usage.explorer import Filters, explore
 
@@ -65,6 +70,57 @@ def person_detail(request, username: str):
             "usage_chart": chart,
         },
     )
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New email",
+        max_length=254,
+        help_text="We send a link there; the change takes effect when you open it, signed in.",
+    )
+
+
+@login_required
+def email_change_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a new email: the link goes to the new address (people.email)."""
+    form = EmailChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change, _ = email_change.request_change(request.user, form.cleaned_data["email"])
+        except ValidationError as e:
+            show_refusal(form, e)
+        else:
+            messages.success(
+                request,
+                f"We sent a link to {change.email}: open it while signed in as "
+                f"{request.user.username} to confirm the change.",
+            )
+            return redirect("web:email-change")
+    return render(
+        request,
+        "web/email_change.html",
+        {"form": form, "pending": email_change.pending(request.user)},
+    )
+
+
+@login_required
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the email. Opening it shows what would change; the button (a POST)
+    changes it, so a mail scanner fetching the link confirms nothing."""
+    change = email_change.find(token)
+    problem = email_change.refusal(change, request.user)
+    if problem is None and request.method == "POST":
+        try:
+            email_change.confirm(token, request.user)
+        except ValidationError as e:
+            problem = " ".join(e.messages)
+        else:
+            messages.success(request, f"Your email is now {change.email}, verified.")
+            return redirect("web:person", username=request.user.username)
+    if problem:
+        status = 404 if change is None or change.person_id != request.user.pk else 410
+        return render(request, "web/email_confirm.html", {"problem": problem}, status=status)
+    return render(request, "web/email_confirm.html", {"change": change})
 
 
 def _by_period(usage) -> list[dict]:
