@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ STATIC_NODES = 3
 FUTURE_NODES = 4
 CPUS_PER_NODE = 2
 MYSQL_PORT = 13306
+SLURMCTLD_PORT = 6817
+SLURMDBD_PORT = 6819
+NODE_PORT_BASE = 17000  # node<n> listens on NODE_PORT_BASE + n, extra<n> on +100 + n
 DB_PASSWORD = "allotment-dev-slurmdb"
 
 
@@ -118,7 +122,7 @@ def write_configs(where: Layout) -> None:
     where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
 ClusterName={CLUSTER}
 SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=6817
+SlurmctldPort={SLURMCTLD_PORT}
 SlurmdPort=6818
 SlurmUser=root
 SlurmdUser=root
@@ -140,7 +144,7 @@ SelectTypeParameters=CR_Core
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
-AccountingStoragePort=6819
+AccountingStoragePort={SLURMDBD_PORT}
 AccountingStorageEnforce=associations,limits,safe
 AccountingStorageTRES=cpu,mem,node
 JobAcctGatherType=jobacct_gather/linux
@@ -156,15 +160,15 @@ SlurmdTimeout=30
 KillWait=5
 MinJobAge=30
 MaxNodeCount=64
-NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17001-{17000 + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
-NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[17101-{17100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
+NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 1}-{NODE_PORT_BASE + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
+NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 101}-{NODE_PORT_BASE + 100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)  # noqa: E501
     dbd = where.etc / "slurmdbd.conf"
     dbd.write_text(f"""AuthType=auth/munge
 DbdHost=localhost
 DbdAddr=127.0.0.1
-DbdPort=6819
+DbdPort={SLURMDBD_PORT}
 SlurmUser=root
 LogFile={r}/log/slurmdbd.log
 PidFile={r}/run/slurmdbd.pid
@@ -176,6 +180,115 @@ StoragePass={DB_PASSWORD}
 StorageLoc=slurm_acct_db
 """)
     dbd.chmod(0o600)
+
+
+# --- ports ----------------------------------------------------------------------------
+
+
+def component_ports() -> dict[str, tuple[int, str]]:
+    """Each component `up` starts: (the loopback port it listens on, what it is)."""
+    ports = {
+        "mariadbd": (MYSQL_PORT, "MariaDB"),
+        "slurmdbd": (SLURMDBD_PORT, "slurmdbd"),
+        "slurmctld": (SLURMCTLD_PORT, "slurmctld"),
+    }
+    for n in range(1, STATIC_NODES + 1):
+        ports[f"slurmd-node{n}"] = (NODE_PORT_BASE + n, f"slurmd of node{n}")
+    return ports
+
+
+def port_taken(port: int) -> bool:
+    """Whether a daemon could not listen on 127.0.0.1:port: binding it ourselves is the one
+    test that sees every holder (any user, IPv4 or a dual-stack wildcard)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the daemons do: a closed connection's TIME_WAIT does not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _socket_inodes(port: int) -> list[str]:
+    """Inodes of the sockets bound to `port` (/proc/net/tcp{,6}), listening ones first."""
+    listening, other = [], []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or int(fields[1].rsplit(":", 1)[1], 16) != port:
+                continue
+            (listening if fields[3] == "0A" else other).append(fields[9])
+    return [i for i in listening + other if i != "0"]
+
+
+def _process(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in argv)
+    except OSError:
+        command = ""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        name = "?"
+    if len(command) > 120:
+        command = command[:117] + "..."
+    return f"pid {pid} ({name}: {command})" if command else f"pid {pid} ({name})"
+
+
+def port_holders(port: int) -> list[str]:
+    """The processes holding `port`, as "pid N (name: command line)", from /proc: the
+    socket's inode in /proc/net/tcp, then the process with that inode among its open
+    files. Processes of other users are invisible unless we are root."""
+    wanted = {f"socket:[{inode}]" for inode in _socket_inodes(port)}
+    if not wanted:
+        return []
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if any(_link(fd) in wanted for fd in fds):
+            found.append(_process(int(proc.name)))
+    return found
+
+
+def _link(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:  # closed meanwhile (the listing's own descriptor is)
+        return ""
+
+
+def check_ports(ports: dict[int, str]) -> None:
+    """Refuse, naming each taken port, what needed it and who holds it, before anything
+    starts: else MariaDB or a daemon fails to listen and `up` waits out its timeout."""
+    lines = []
+    for port, what in sorted(ports.items()):
+        if not port_taken(port):
+            continue
+        holders = port_holders(port)
+        held = (
+            ", ".join(holders)
+            if holders
+            else "a process this user cannot see (run as root, or `ss -ltnp`)"
+        )
+        lines.append(f"  port {port} on 127.0.0.1, needed by {what}, is taken by {held}")
+    if lines:
+        raise ClusterError(
+            "The local cluster cannot start:\n"
+            + "\n".join(lines)
+            + "\nStop what holds them (an earlier cluster whose records were lost shows as "
+            "mariadbd or slurm*), then run `allot dev slurm up` again."
+        )
 
 
 # --- processes ------------------------------------------------------------------------
@@ -257,6 +370,14 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         wipe(log=lambda *_: None)
     write_configs(where)
     pids = _load_pids(where)
+    # Only the ports of components about to start: a running one of ours holds its own.
+    check_ports(
+        {
+            port: what
+            for name, (port, what) in component_ports().items()
+            if not running(name, pids.get(name, 0))
+        }
+    )
     env = where.env()
     began = time.monotonic()
 
