@@ -75,7 +75,32 @@ class JsonObjectType(ParamType):
         return data
 
 
+class OpenDateType(DateType):
+    """An end date that may also be `open` (no end): clears the date in a `set`."""
+
+    name = "date|open"
+
+    def convert(self, value: Any, param: Parameter | None, ctx: Context | None) -> Any:
+        if value is OPEN or str(value).strip().lower() == "open":
+            return OPEN
+        if isinstance(value, date):
+            return value
+        text = str(value).strip()
+        if not _ISO_DAY.match(text):
+            self.fail(f"{value} is not a date (YYYY-MM-DD) nor open", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class _Open:
+    """No end date: given as `open` where an end date may be cleared."""
+
+    def __repr__(self) -> str:
+        return "OPEN"
+
+
+OPEN: Any = _Open()
 DATE = DateType()
+OPEN_DATE = OpenDateType()
 NUMBER = NumberType()
 JSON_OBJECT = JsonObjectType()
 
@@ -83,6 +108,11 @@ JSON_OBJECT = JsonObjectType()
 def day_option(*names: str, help: str = "") -> Any:
     """A YYYY-MM-DD option whose bad value is reported as `--name: ... is not a date`."""
     return typer.Option(*names, click_type=DATE, metavar="YYYY-MM-DD", help=help)
+
+
+def end_option(*names: str, help: str = "") -> Any:
+    """An end date that `open` clears; the value is a date, OPEN or None (not given)."""
+    return typer.Option(*names, click_type=OPEN_DATE, metavar="YYYY-MM-DD|open", help=help)
 
 
 def number_option(*names: str, help: str = "") -> Any:

@@ -76,6 +76,40 @@ def say(text: str) -> None:
     Console(highlight=False).print(text)
 
 
+def emit_record(data: dict[str, Any], *, title: str | None = None) -> None:
+    """One object as a two-column table of its fields, for `show`, `create` and `set`."""
+    from allotment.core.numbers import display
+
+    def cell(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return display(value)
+        if isinstance(value, dict | list):
+            return json.dumps(value, default=_default) if value else ""
+        return value
+
+    emit_table(
+        ["field", "value"], [(k.replace("_", " "), cell(v)) for k, v in data.items()], title=title
+    )
+
+
+def emit_object(data: dict[str, Any], as_json: bool, message: str | None = None) -> None:
+    """What `show` prints, and what `create` and `set` print after saying what they did."""
+    if as_json:
+        return emit_json(data)
+    if message:
+        say(message)
+    emit_record(data)
+
+
+def changes_given(**options: Any) -> dict[str, Any]:
+    """The options a `set` command was given (None means not given): `set` changes those
+    and nothing else. Given none, it is bad usage, not a silent success."""
+    changes = {field: value for field, value in options.items() if value is not None}
+    if not changes:
+        raise UsageError("Nothing to change: give at least one option to set (see --help).")
+    return changes
+
+
 def cli_actor():
     """Who the audit log names for a CLI change: $ALLOTMENT_ACTOR or the login name, if
     either is a person in the ledger; the OS user is kept with the entry either way."""
