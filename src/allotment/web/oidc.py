@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -32,6 +33,20 @@ def provider_verified(claims: dict) -> bool:
 
 
 class LedgerOIDCBackend(OIDCAuthenticationBackend):
+    def _refuse(self, reason: str, *args) -> None:
+        """Log why (for the administrators), and tell the person in general terms: the
+        page must not reveal who else holds an address."""
+        log.warning("OIDC sign-in refused: " + reason, *args)
+        request = getattr(self, "request", None)
+        if request is not None:
+            messages.error(
+                request,
+                "Your institution's sign-in did not match one person here by username or by a "
+                "verified email. Sign in with your password and confirm your email under "
+                "Your email, or ask the site's administrators.",
+                fail_silently=True,
+            )
+
     def verify_claims(self, claims: dict) -> bool:
         """Either claim identifies a person; the default insists on an e-mail."""
         return bool(claims.get("preferred_username") or claims.get("email"))
@@ -48,23 +63,23 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
             return people.none()
         who = username or "no preferred_username"
         if not provider_verified(claims):
-            log.warning(
-                "OIDC sign-in refused: the provider did not verify the email %s (claimed by "
-                "%s), and only a verified email may stand for a person.",
+            self._refuse(
+                "the provider did not verify the email %s (claimed by %s), and only a "
+                "verified email may stand for a person.",
                 email,
                 who,
             )
             return people.none()
         holders = list(
-            people.filter(email__iexact=email).order_by("username").values_list(
-                "username", "email_verified"
-            )
+            people.filter(email__iexact=email)
+            .order_by("username")
+            .values_list("username", "email_verified")
         )
         if len(holders) > 1:
             # Two records with one address: the provider cannot tell us which is meant.
-            log.warning(
-                "OIDC sign-in refused: the email %s (claimed by %s) belongs to %d people (%s); "
-                "set their preferred_username as their ledger username.",
+            self._refuse(
+                "the email %s (claimed by %s) belongs to %d people (%s); set their "
+                "preferred_username as their ledger username.",
                 email,
                 who,
                 len(holders),
@@ -72,9 +87,9 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
             )
             return people.none()
         if holders and not holders[0][1]:
-            log.warning(
-                "OIDC sign-in refused: %s's email %s (claimed by %s) is not verified in the "
-                "ledger; they confirm it at /me/email/ or a site administrator sets it.",
+            self._refuse(
+                "%s's email %s (claimed by %s) is not verified in the ledger; they confirm "
+                "it at /me/email/ or a site administrator sets it.",
                 holders[0][0],
                 email,
                 who,

@@ -4,6 +4,8 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.contrib.messages import get_messages
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -146,3 +148,20 @@ def test_a_leader_cannot_take_over_a_site_administrator_through_the_email(backen
 def claims_of(person: Person, **extra) -> dict:
     return {"preferred_username": "unknown-at-the-idp", "email": person.email,
             "email_verified": True, **extra}  # fmt: skip
+
+
+def test_a_refused_email_tells_the_person_without_naming_anyone(backend, rf):
+    chen = verify_ledger_email("chen")
+    bob = Person.objects.get(username="bob")
+    bob.set_email(chen.email, verified=True)
+    bob.save()
+    request = rf.get("/oidc/callback/")
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    backend.request = request
+    assert signed_in_as(backend, claims_of(chen)) is None
+    assert [str(m) for m in get_messages(request)] == [
+        "Your institution's sign-in did not match one person here by username or by a "
+        "verified email. Sign in with your password and confirm your email under Your email, "
+        "or ask the site's administrators."
+    ]
