@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 
 from allotment.core.numbers import plain
 from allotment.core.validation import save_validated
+from allotment.resources.services import apply_changes, refuse_taken_name
 
 from .models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
 
@@ -145,3 +146,80 @@ def allocate(
                 grant=grant, allocation_pool=pool, quantity=quantity, description=description
             )
         )
+
+
+# Schemes and allocation periods: site set-up -------------------------------------------
+
+SCHEME_FIELDS = ("name", "description", "opened", "closed")
+PERIOD_FIELDS = ("name", "start", "end")
+
+
+def get_scheme(name: str) -> Scheme:
+    scheme = Scheme.objects.filter(name=name).first()
+    if scheme is None:
+        raise ValidationError(f'There is no scheme "{name}".')
+    return scheme
+
+
+def create_scheme(name: str, **fields) -> Scheme:
+    refuse_taken_name(Scheme, "scheme", name)
+    return apply_changes(Scheme(name=name), SCHEME_FIELDS, fields)
+
+
+def update_scheme(scheme: Scheme, **changes) -> Scheme:
+    if "name" in changes:
+        refuse_taken_name(Scheme, "scheme", changes["name"], scheme)
+    return apply_changes(scheme, SCHEME_FIELDS, changes)
+
+
+def scheme_dict(scheme: Scheme) -> dict:
+    return {
+        "name": scheme.name,
+        "description": scheme.description,
+        "opened": scheme.opened,
+        "closed": scheme.closed,
+        "grants": scheme.grants.count(),
+    }
+
+
+def get_period(name: str) -> AllocationPeriod:
+    period = AllocationPeriod.objects.filter(name=name).first()
+    if period is None:
+        raise ValidationError(f'There is no allocation period "{name}".')
+    return period
+
+
+def create_period(name: str, start: date, end: date) -> AllocationPeriod:
+    """A new allocation period. Periods may overlap (a site may run a year and its
+    quarters side by side); each allocation pool names the one it draws on."""
+    refuse_taken_name(AllocationPeriod, "allocation period", name)
+    return save_validated(AllocationPeriod(name=name, start=start, end=end))
+
+
+def update_period(period: AllocationPeriod, **changes) -> AllocationPeriod:
+    """Change a period's name or dates; refuses dates that would leave an existing
+    allocation's grant outside the period, since that allocation could no longer be made."""
+    if "name" in changes:
+        refuse_taken_name(AllocationPeriod, "allocation period", changes["name"], period)
+    start, end = changes.get("start", period.start), changes.get("end", period.end)
+    stranded = (
+        Allocation.objects.filter(allocation_pool__period=period)
+        .exclude(grant__begins__lte=end, grant__expires__gte=start)
+        .select_related("grant__project", "grant__scheme")
+        .order_by("grant_id")
+    )
+    grants = list(dict.fromkeys(a.grant for a in stranded[:20]))
+    if grants:
+        listed = "; ".join(f"{g} runs {g.begins} to {g.expires}" for g in grants)
+        raise ValidationError(
+            {
+                "start" if "start" in changes else "end": f'Period "{period.name}" cannot run '
+                f"{start} to {end}: allocations in it were made under grants it would no "
+                f"longer overlap ({listed})."
+            }
+        )
+    return apply_changes(period, PERIOD_FIELDS, changes)
+
+
+def period_dict(period: AllocationPeriod) -> dict:
+    return {"name": period.name, "start": period.start, "end": period.end}

@@ -51,7 +51,8 @@ def refuse_taken_name(model: type[models.Model], noun: str, name: str, obj=None)
     if obj is not None and obj.pk is not None:
         taken = taken.exclude(pk=obj.pk)
     if taken.exists():
-        raise ValidationError({"name": f'There is already a {noun} named "{name}".'})
+        article = "an" if noun[0] in "aeiou" else "a"
+        raise ValidationError({"name": f'There is already {article} {noun} named "{name}".'})
 
 
 # Machine categories -------------------------------------------------------------------
