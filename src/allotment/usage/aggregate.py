@@ -144,44 +144,89 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
     return written
 
 
+# How long a storage snapshot's value holds when no newer snapshot of its key (resource,
+# person, project) comes: long enough for monthly measurements, short enough that a key
+# no longer measured (a project removed from the filesystem) fades out.
+CARRY_DAYS = 31
+
+
 def rebuild_storage(lo: int, hi: int, resources: list[int], clock: DayClock | None = None) -> int:
-    """Recompute storage usage of `resources` for the days touched by [lo, hi]."""
+    """Recompute storage usage of `resources` for the days touched by [lo, hi].
+
+    A snapshot's value holds until the next snapshot of its key (a disk is measured now
+    and then; in between it held what was measured), for at most CARRY_DAYS days and
+    never past the resource's newest snapshot, beyond which nothing is known. Days without
+    a snapshot of their own carry it with a count of 0 snapshots. Sum pools (amounts that
+    add up, not levels) do not carry. So the days a change can reach are bounded: from
+    CARRY_DAYS before it (a newest snapshot moving on lets older values hold longer) to
+    CARRY_DAYS after it."""
     clock = clock or DayClock()
     charger = Charger()
-    first, last = _expand_for_caps(charger, clock.day(lo), clock.day(hi))
-    resources = _expand_resources_for_caps(charger, resources)
-    _delete(Kind.STORAGE, first, last, resources)
     if not resources:
         return 0
+    marks = ", ".join(["%s"] * len(resources))
+    first, last = clock.day(lo), clock.day(hi)
+    # The resource's newest snapshot before this change: values it ended may hold longer.
+    before = bulk.select(
+        f"SELECT MAX(timestamp) FROM usage_storagesnapshot WHERE resource_id IN ({marks}) "
+        "AND timestamp < %s",
+        [*resources, clock.start(first)],
+    )
+    earlier = next(iter(before), (None,))[0]
+    first = min(first - CARRY_DAYS, clock.day(earlier) + 1 if earlier is not None else first)
+    first, last = _expand_for_caps(charger, first, last + CARRY_DAYS)
+    resources = _expand_resources_for_caps(charger, resources)
+    _delete(Kind.STORAGE, first, last, resources)
+    marks = ", ".join(["%s"] * len(resources))
     info = {
         pk: (machine, pool, scaling, aggregation)
         for pk, machine, pool, scaling, aggregation in Resource.objects.filter(
             pk__in=resources
         ).values_list("pk", "machine_id", "pool_id", "scaling_factor", "pool__aggregation")
     }
-    samples: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
-    marks = ", ".join(["%s"] * len(resources))
+    newest = {
+        resource: clock.day(ts)
+        for resource, ts in bulk.select(
+            f"SELECT resource_id, MAX(timestamp) FROM usage_storagesnapshot "
+            f"WHERE resource_id IN ({marks}) GROUP BY resource_id",
+            resources,
+        )
+    }
+    # Per key, per day: the day's snapshots in time order (from CARRY_DAYS before the
+    # window, whose values may hold into it).
+    samples: dict[tuple, dict[int, list[tuple[int, int]]]] = defaultdict(lambda: defaultdict(list))
     for resource, project, person, size, ts in bulk.select(
         "SELECT resource_id, project_id, person_id, bytes, timestamp FROM usage_storagesnapshot "
         f"WHERE timestamp >= %s AND timestamp < %s AND resource_id IN ({marks})",
-        [clock.start(first), clock.start(last + 1), *resources],
+        [clock.start(first - CARRY_DAYS), clock.start(last + 1), *resources],
     ):
-        samples[(clock.day(ts), resource, person, project)].append((ts, size))
+        samples[(resource, person, project)][clock.day(ts)].append((ts, size))
     acc: dict[tuple, list[int]] = {}
     per_machine: dict[int, list] = defaultdict(list)
-    for (day, resource, person, project), values in samples.items():
+    for (resource, person, project), by_day in samples.items():
         machine, pool, scaling, aggregation = info[resource]
-        values.sort()
-        sizes = [size for _, size in values]
-        if aggregation == Aggregation.MAX:
-            amount = max(sizes)
-        elif aggregation == Aggregation.LAST:
-            amount = sizes[-1]
-        elif aggregation == Aggregation.AVERAGE:
-            amount = sum(sizes) // len(sizes)
-        else:
-            amount = sum(sizes)
-        acc[(day, machine, person, project, resource)] = [len(sizes), amount, 0]
+        held_until = newest[resource]
+        days = sorted(by_day)
+        for n, when in enumerate(days):
+            values = sorted(by_day[when])
+            sizes = [size for _, size in values]
+            if aggregation == Aggregation.MAX:
+                amount = max(sizes)
+            elif aggregation == Aggregation.LAST:
+                amount = sizes[-1]
+            elif aggregation == Aggregation.AVERAGE:
+                amount = sum(sizes) // len(sizes)
+            else:
+                amount = sum(sizes)
+            if first <= when <= last:
+                acc[(when, machine, person, project, resource)] = [len(sizes), amount, 0]
+            if aggregation == Aggregation.SUM:
+                continue
+            # The value left at the day's end holds until the next snapshot of the key.
+            following = days[n + 1] if n + 1 < len(days) else when + CARRY_DAYS + 1
+            until = min(following - 1, when + CARRY_DAYS, held_until, last)
+            for carried in range(max(when + 1, first), until + 1):
+                acc[(carried, machine, person, project, resource)] = [0, sizes[-1], 0]
         entry = (resource, pool, scaling, aggregation)
         if entry not in per_machine[machine]:
             per_machine[machine].append(entry)

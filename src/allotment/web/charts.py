@@ -64,7 +64,9 @@ def usage_over_time(viewer, condition: Q, first: date, last: date) -> dict:
             {
                 "label": f"{name} ({pool.name}, {pool.units})",
                 "unit": pool.units,
-                # A day without a storage snapshot has no peak (not a peak of 0): a gap.
+                # A storage day nothing is known of (past the newest snapshot, or a month
+                # after the last one of its key) is a gap, not 0; between snapshots the
+                # fact table already holds the earlier one's value.
                 "data": [
                     round(values[d] / unit, 4)
                     if d in values

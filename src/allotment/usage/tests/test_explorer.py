@@ -13,7 +13,9 @@ pipeline's) give, in CPU hours (tango's hours count 1.5x):
 | 5   | eve    | ProjectC | brecca  | 2100-03-06 | 1 x 2       | 2   | 2    | 2 h  |
 
 and Disk Space (a max pool, KB): ProjectA 300 on 03-01 and 500 on 03-02; ProjectB 100 on
-03-01; ProjectD 100 on 03-01 and 250 on 03-03.
+03-01; ProjectD 100 on 03-01 and 250 on 03-03. A snapshot holds until the next one (here
+until 03-03, the newest), so the daily totals are 03-01: 300 + 100 + 100 = 500; 03-02:
+500 + 100 + 100 = 700; 03-03: 500 + 100 + 250 = 850.
 """
 
 import csv
@@ -159,12 +161,17 @@ def test_a_max_pool_takes_the_peak_of_daily_totals(usage, admin):
     result = explore(admin, "used", "project", "month", disk)
     assert result.unit == "KB"
     assert table(result) == {"ProjectA": [500], "ProjectD": [250], "ProjectB": [100]}
-    # Other is the peak of the others' daily totals (03-01: 100 + 100; 03-03: 250), not the
-    # sum of their peaks (350).
+    # Other is the peak of the others' daily totals (03-01 and 03-02: 100 + 100; 03-03:
+    # 100 + 250), computed from the rows, day by day:
     top = explore(admin, "used", "project", "month", disk, top=1)
     assert [(s.label, s.values, s.total) for s in top.chart] == [
         ("ProjectA", [500], 500),
-        ("Other (2 more)", [250], 250),
+        ("Other (2 more)", [350], 350),
+    ]
+    by_day = explore(admin, "used", "project", "day", disk, top=1)
+    assert [(s.label, s.values) for s in by_day.chart] == [
+        ("ProjectA", [300, 500, 500]),
+        ("Other (2 more)", [200, 200, 350]),
     ]
 
 
@@ -172,7 +179,7 @@ def test_grouped_by_pool_each_pool_keeps_its_units_and_aggregation(usage, admin)
     result = explore(admin, "used", "resource_pool", "month")
     assert result.unit == "" and result.pool is None
     assert [(s.label, s.unit, s.values) for s in result.groups] == [
-        ("Disk Space", "KB", [500, None]),
+        ("Disk Space", "KB", [850, None]),
         ("CPU Hours", "hours", [14, 3]),
     ]
 
