@@ -77,6 +77,17 @@ def test_an_invitation_token_hash_is_not_logged(example):
         assert piece not in logged
 
 
+def test_an_email_change_token_hash_is_not_logged(example):
+    from allotment.people import email
+
+    change, token = email.request_change(example.people["bob"], "bob.new@example.org")
+    entry = last_entry(change)
+    assert entry.changes_dict["token_hash"] == [None, MARK]
+    logged = json.dumps(entry.changes_dict)
+    for piece in [*pieces(change.token_hash), token]:
+        assert piece not in logged
+
+
 @pytest.fixture
 def scrub():
     return importlib.import_module("allotment.audit.migrations.0001_scrub_secret_hashes").scrub

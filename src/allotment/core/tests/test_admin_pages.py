@@ -110,7 +110,16 @@ MAKE_ONE = {
     QuarantinedRecord: a_quarantined_record,
     Job: a_job,
 }
+
+
+def an_email_change():
+    from allotment.people import email
+
+    return email.request_change(person("bob"), "bob.new@example.org")[0]
+
+
 MAKE_BY_LABEL = {
+    "people.EmailChange": an_email_change,
     "applications.JoinRequest": a_join_request,
     "applications.Invitation": an_invitation,
     "applications.ProjectApplication": a_project_application,
