@@ -6,12 +6,19 @@ naming someone or something the ledger does not know is kept in quarantine with 
 reason (or, with create_missing, the person or project is created; with strict, the
 import fails instead). Importing the same file again recognises every record by its
 fingerprint and changes nothing.
+
+A job is (machine, job id, submit time), as in Slurm's database: a record with a job id
+already stored but another submit time is a new job (ids wrap, and restart at 1 when a
+scheduler loses its state; each run of a requeued job is a record of its own). A record
+without a submit time matches a stored job of its id without one.
 """
 
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -36,7 +43,7 @@ from allotment.resources.models import (
 from . import aggregate, bulk, pipeline, reports
 from .models import ImportRun, Job, Kind, QuarantinedRecord, Reason, StorageSnapshot
 from .parsing import condor, generic, sacct, sacct_json, storage, swf
-from .parsing.common import JobRecord, ParseError, Running, Unchanged
+from .parsing.common import JobRecord, NeverRan, ParseError, Running, Unchanged
 
 FORMATS = ("sacct", "sacct-json", "swf", "condor", "csv", "json", "storage-csv")
 JOB_COLUMNS = (
@@ -65,6 +72,53 @@ class ImportFailed(Exception):
     """The import cannot go on (strict mode, bad options); nothing of the file was kept."""
 
 
+class UnknownMachine(ImportFailed):
+    """--machine names no machine (and --create-missing was not given): an import would only
+    fill the quarantine, so it is refused before anything is read."""
+
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        listed = ", ".join(known) if known else "none yet"
+        super().__init__(
+            f'there is no machine "{name}"; the machines are: {listed} '
+            "(--create-missing creates it)"
+        )
+
+
+def not_gzip(path: Path, error: Exception) -> ImportFailed:
+    """A .gz file that is not gzip, or is cut short, as one line naming the file."""
+    if isinstance(error, gzip.BadGzipFile):
+        return ImportFailed(f"{path}: not a gzip file")
+    if isinstance(error, EOFError):
+        return ImportFailed(f"{path}: the gzip data ends early (a truncated file)")
+    return ImportFailed(f"{path}: corrupt gzip data ({error})")
+
+
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def job_key(job_id: str, submit: int | None) -> str:
+    """A quarantined job's key: its id, and its submit time when known, since one id may
+    name several jobs."""
+    if submit is None:
+        return job_id[:128]
+    when = datetime.fromtimestamp(submit, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{job_id}@{when}"[:128]
+
+
+def known_jobs(machine: Machine, job_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """Job id → the fingerprint of a stored record of that id (of one of them, when the id
+    was reused): the parsers skip a record equal to it before reading it, and hand the
+    writer anything else, which tells a new job from a stored one by its submit time."""
+    rows = Job.objects.filter(machine=machine)
+    if job_ids is None:
+        return dict(rows.values_list("job_id", "fingerprint"))
+    known: dict[str, int] = {}
+    for part in bulk.chunks(list(dict.fromkeys(job_ids))):
+        known.update(rows.filter(job_id__in=part).values_list("job_id", "fingerprint"))
+    return known
+
+
 @dataclass
 class Summary:
     read: int = 0
@@ -74,15 +128,20 @@ class Summary:
     quarantined: int = 0
     rejected: int = 0
     running: int = 0
+    never_ran: int = 0  # ended before they started (cancelled while pending): no usage
     created: list[str] = field(default_factory=list)
 
     def add(self, other: "Summary") -> None:
-        for name in ("read", "new", "updated", "unchanged", "quarantined", "rejected", "running"):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.created += other.created
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+COUNTS = ("read", "new", "updated", "unchanged", "quarantined", "rejected", "running",
+          "never_ran")  # fmt: skip
 
 
 @dataclass
@@ -246,20 +305,27 @@ def parse_jobs(
 
 
 class JobWriter:
-    """Buffers resolved records and writes them in batches; tracks the touched time span."""
+    """Buffers resolved records and writes them in batches; tracks the touched time span.
+
+    A record whose job id is not stored is new, without a query. One whose id is stored
+    (`known`) is looked up by (job id, submit time) when the batch is written: the same
+    key is an update (or unchanged), another submit time a new job of a reused id."""
 
     def __init__(self, machine: Machine, summary: Summary, known: dict[str, int]):
         self.machine, self.summary, self.known = machine, summary, known
         self.new: list[tuple] = []
-        self.changed: dict[str, tuple] = {}
+        self.seen: dict[tuple[str, int | None], tuple] = {}
         self.lo: int | None = None
         self.hi: int | None = None
         self.imported: list[str] = []
-        self.waiting = set(
-            QuarantinedRecord.objects.filter(kind=Kind.JOB, machine_name=machine.name).values_list(
-                "key", flat=True
-            )
-        )
+        # Job ids in the quarantine, read in Python: SQLite's JSON functions turn "7" into 7.
+        self.waiting = {
+            str(record.get("job_id"))
+            for record in QuarantinedRecord.objects.filter(
+                kind=Kind.JOB, machine_name=machine.name
+            ).values_list("record", flat=True)
+            if isinstance(record, dict)
+        }
 
     def touch(self, start: int, end: int) -> None:
         self.lo = start if self.lo is None or start < self.lo else self.lo
@@ -269,13 +335,13 @@ class JobWriter:
         job_id = row[1]
         self.touch(row[9], row[10])
         if job_id in self.waiting:
-            self.imported.append(job_id)
+            self.imported.append(job_key(job_id, row[7]))
         if job_id in self.known:
-            self.changed[job_id] = row
+            self.seen[(job_id, row[7])] = row
         else:
             self.known[job_id] = row[18]
             self.new.append(row)
-        if len(self.new) + len(self.changed) >= BATCH:
+        if len(self.new) + len(self.seen) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -283,35 +349,38 @@ class JobWriter:
             bulk.insert(Job._meta.db_table, JOB_COLUMNS, self.new)
             self.summary.new += len(self.new)
             self.new = []
-        if self.changed:
-            self._update(self.changed)
-            self.changed = {}
+        if self.seen:
+            self._update(self.seen)
+            self.seen = {}
 
-    def _update(self, rows: dict[str, tuple]) -> None:
-        ids = list(rows)
-        old = {}
+    def _update(self, rows: dict[tuple[str, int | None], tuple]) -> None:
+        ids = list(dict.fromkeys(job_id for job_id, _ in rows))
+        fields = [c.removesuffix("_id") if c.endswith("_id") and c != "job_id" else c
+                  for c in JOB_COLUMNS]  # fmt: skip
+        old: dict[tuple[str, int | None], tuple[int, tuple]] = {}
         for part in bulk.chunks(ids):
-            for values in Job.objects.filter(machine=self.machine, job_id__in=part).values_list(
-                *[c.removesuffix("_id") if c.endswith("_id") and c != "job_id" else c
-                  for c in JOB_COLUMNS]
-            ):  # fmt: skip
-                old[values[1]] = values
-        updates = []
-        for job_id, row in rows.items():
-            previous = old.get(job_id)
-            if previous is not None:
-                self.touch(previous[9], previous[10])
-            if previous is not None and tuple(previous[:-1]) == tuple(row[:-1]):
+            for pk, *values in Job.objects.filter(
+                machine=self.machine, job_id__in=part
+            ).values_list("pk", *fields):
+                old[(values[1], values[7])] = (pk, tuple(values))
+        updates, new = [], []
+        for key, row in rows.items():
+            found = old.get(key)
+            if found is None:  # an id seen before, with another submit time: a job of its own
+                new.append(row)
+                continue
+            pk, previous = found
+            self.touch(previous[9], previous[10])
+            if previous[:-1] == tuple(row[:-1]):
                 self.summary.unchanged += 1
             else:
                 self.summary.updated += 1
-            self.known[job_id] = row[18]
-            updates.append((*row[2:], self.machine.pk, job_id))
+            updates.append((*row[2:], pk))
+        if new:
+            bulk.insert(Job._meta.db_table, JOB_COLUMNS, new)
+            self.summary.new += len(new)
         sets = ", ".join(f"{c} = %s" for c in JOB_COLUMNS[2:])
-        bulk.executemany(
-            f"UPDATE {Job._meta.db_table} SET {sets} WHERE machine_id = %s AND job_id = %s",
-            updates,
-        )
+        bulk.executemany(f"UPDATE {Job._meta.db_table} SET {sets} WHERE id = %s", updates)
 
 
 PARALLEL_BYTES = 8 * 1024 * 1024  # below this, a second process costs more than it saves
@@ -322,9 +391,10 @@ class Batch:
     """Records as plain tuples (cheap to send between processes), with what was skipped."""
 
     records: list[tuple] = field(default_factory=list)
-    others: list = field(default_factory=list)  # swf.Invalid
+    others: list = field(default_factory=list)  # Invalid
     unchanged: int = 0
     running: int = 0
+    never_ran: int = 0
 
 
 def _batches(path: Path, options: Options, zone: str, known: dict, progress) -> Iterator[Batch]:
@@ -336,6 +406,8 @@ def _batches(path: Path, options: Options, zone: str, known: dict, progress) -> 
             yield from _produce(report)
         except UnicodeDecodeError as e:
             raise decode_error(path, e) from None
+        except GZIP_ERRORS as e:
+            raise not_gzip(path, e) from None
 
     def _produce(report):
         batch = Batch()
@@ -351,6 +423,8 @@ def _batches(path: Path, options: Options, zone: str, known: dict, progress) -> 
                     batch.unchanged += 1
                 elif kind is Running:
                     batch.running += 1
+                elif kind is NeverRan:
+                    batch.never_ran += 1
                 else:
                     batch.others.append(record)
         yield batch
@@ -365,24 +439,24 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
     source = str(path)
     with transaction.atomic():
         machine = find_machine(options.machine, options, summary) if options.machine else None
-        machine_name = options.machine or ""
-        known = (
-            dict(Job.objects.filter(machine=machine).values_list("job_id", "fingerprint"))
-            if machine is not None
-            else {}
-        )
+        if machine is None:
+            names = list(Machine.objects.order_by("name").values_list("name", flat=True))
+            raise UnknownMachine(options.machine or "", names)
+        machine_name = machine.name
+        known = known_jobs(machine)
         resolver = Resolver(machine, options, summary)
-        writer = JobWriter(machine, summary, known) if machine is not None else None
+        writer = JobWriter(machine, summary, known)
         held: list[QuarantinedRecord] = []
-        zone = machine.time_zone if machine is not None else "UTC"
+        zone = machine.time_zone
         people, projects = resolver.people, resolver.projects
-        machine_id = machine.pk if machine is not None else None
+        machine_id = machine.pk
         make = JobRecord._make
         for batch in _batches(path, options, zone, known, progress):
             summary.read += len(batch.records) + len(batch.others) + batch.unchanged
-            summary.read += batch.running
+            summary.read += batch.running + batch.never_ran
             summary.unchanged += batch.unchanged
             summary.running += batch.running
+            summary.never_ran += batch.never_ran
             for invalid in batch.others:
                 summary.rejected += 1
                 held.append(
@@ -397,19 +471,10 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
                     record = make(t)
                     summary.rejected += 1
                     held.append(
-                        _held(machine_name, record.job_id, Reason.INVALID, _check(record),
+                        _held(machine_name, job_key(record.job_id, record.submit),
+                              Reason.INVALID, _check(record),
                               f"{source}:{record.line}", record._asdict())
                     )  # fmt: skip
-                    continue
-                if machine_id is None:
-                    why = f'no machine "{machine_name}"'
-                    item = _unknown(options, machine_name, make(t), Reason.UNKNOWN_MACHINE, why,
-                                    source)  # fmt: skip
-                    if options.format == "sacct":
-                        # Read as UTC for want of the machine's zone: read again on requeue.
-                        item.record["_local_times_read_in"] = zone
-                    held.append(item)
-                    summary.quarantined += 1
                     continue
                 # The common case first: both names known (a dict lookup each).
                 user, account = t[1], t[2]
@@ -429,14 +494,13 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
                      t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13][:32],
                      t[14][:16], t[17])
                 )  # fmt: skip
-        if writer is not None:
-            writer.flush()
-            for part in bulk.chunks(writer.imported):
-                QuarantinedRecord.objects.filter(
-                    kind=Kind.JOB, machine_name=machine.name, key__in=part
-                ).delete()
-            if writer.lo is not None:
-                aggregate.rebuild_jobs(writer.lo, writer.hi)
+        writer.flush()
+        for part in bulk.chunks(writer.imported):
+            QuarantinedRecord.objects.filter(
+                kind=Kind.JOB, machine_name=machine.name, key__in=part
+            ).delete()
+        if writer.lo is not None:
+            aggregate.rebuild_jobs(writer.lo, writer.hi)
         _quarantine(held)
     return summary
 
@@ -468,7 +532,8 @@ def _unknown(options: Options, machine: str, record: JobRecord, reason: str, why
     where = f"{source}:{record.line}"
     if options.strict:
         raise ImportFailed(f"{where}: job {record.job_id}: {why} (--strict)")
-    return _held(machine, record.job_id, reason, why, where, record._asdict())
+    return _held(machine, job_key(record.job_id, record.submit), reason, why, where,
+                 record._asdict())  # fmt: skip
 
 
 def import_files(
@@ -488,6 +553,10 @@ def import_files(
         raise ImportFailed(f'Unknown format "{options.format}"; use one of {", ".join(FORMATS)}.')
     if options.format != "storage-csv" and not options.machine:
         raise ImportFailed("--machine NAME is needed: the machine these jobs ran on.")
+    if options.machine and not options.create_missing:
+        names = list(Machine.objects.order_by("name").values_list("name", flat=True))
+        if options.machine not in names:
+            raise UnknownMachine(options.machine, names)
     paths = list(paths)
     total = Summary()
     run = ImportRun.objects.create(
@@ -513,6 +582,13 @@ def import_files(
 
 
 def import_storage_file(path: Path, options: Options, progress=None) -> Summary:
+    try:
+        return _import_storage_file(path, options, progress)
+    except GZIP_ERRORS as e:
+        raise not_gzip(path, e) from None
+
+
+def _import_storage_file(path: Path, options: Options, progress) -> Summary:
     with open_text(path, progress) as stream:
         zone = "UTC"
         if options.machine:
@@ -645,18 +721,13 @@ def _requeue_jobs(machine_name: str, held: list[QuarantinedRecord]) -> Summary:
         return summary
     options = Options(format="requeue", machine=machine_name)
     resolver = Resolver(machine, options, summary)
-    known: dict[str, int] = {}
-    keys = [h.key for h in held]
-    for part in bulk.chunks(keys):
-        known.update(
-            Job.objects.filter(machine=machine, job_id__in=part).values_list(
-                "job_id", "fingerprint"
-            )
-        )
+    known = known_jobs(machine, (str(h.record.get("job_id")) for h in held))
     writer = JobWriter(machine, summary, known)
     done = []
     for item in held:
         record = JobRecord(**{k: v for k, v in item.record.items() if not k.startswith("_")})
+        # Quarantined for an unknown machine by earlier versions (read as UTC for want of
+        # the machine's zone): read again in the zone of the machine created since.
         read_in = item.record.get("_local_times_read_in")
         if read_in and read_in != machine.time_zone:
             record = _relocalise(record, read_in, machine.time_zone)

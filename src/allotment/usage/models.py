@@ -1,7 +1,10 @@
 """Usage: raw records, exactly as they came, and the daily fact table built from them.
 
-Raw jobs are keyed by (machine, job id), so importing a file again finds every row it
-already holds. Times are stored as Unix epoch seconds (UTC): the importers and the
+Raw jobs are keyed by (machine, job id, submit time), as Slurm's own database keys them:
+job ids are not unique over time (Slurm's wrap at MaxJobId and restart at 1 when its state
+is lost; each requeued run is a record of its own, with a new submit time), so a second
+job with an old id is a new job. A record whose source gives no submit time is keyed by
+(machine, job id) alone. Importing a file again finds every row it already holds. Times are stored as Unix epoch seconds (UTC): the importers and the
 aggregator do arithmetic on them at hundreds of thousands of rows a second, the same way
 on SQLite and PostgreSQL. Amounts are integers in the metric's base unit (core-seconds,
 bytes); `used` applies the resource's scaling factor and stays exact as a Decimal.
@@ -74,7 +77,15 @@ class Job(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["machine", "job_id"], name="job_once_per_machine")
+            models.UniqueConstraint(
+                fields=["machine", "job_id", "submit_ts"], name="job_once_per_submit"
+            ),
+            # NULLs are distinct in a unique index: without a submit time, the id is the key.
+            models.UniqueConstraint(
+                fields=["machine", "job_id"],
+                condition=models.Q(submit_ts__isnull=True),
+                name="job_once_without_submit",
+            ),
         ]
         indexes = [models.Index(fields=["end_ts"], name="job_end")]
 
@@ -225,7 +236,10 @@ class QuarantinedRecord(models.Model):
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     machine_name = models.CharField(max_length=100)
-    key = models.CharField(max_length=128, help_text="Job id, or the snapshot's identity")
+    key = models.CharField(
+        max_length=128,
+        help_text="Job id (@ its submit time, when known), or the snapshot's identity",
+    )
     reason = models.CharField(max_length=20, choices=Reason.choices)
     detail = models.CharField(max_length=300)
     source = models.CharField(max_length=300, help_text="file:line it came from")

@@ -53,8 +53,33 @@ class Running(NamedTuple):
     line: int
 
 
+class NeverRan(NamedTuple):
+    """A job that ended without ever starting (cancelled or failed while pending): no job
+    and no usage, and nothing left to wait for."""
+
+    job_id: str
+    line: int
+
+
+class Invalid(NamedTuple):
+    """A well-formed source holding a record that cannot be used (a field missing or of the
+    wrong type, no submit time): quarantined with why, the rest of the file is imported.
+    A plain tuple, so it crosses from the parsing child process like any record. `line` is
+    the record's place in its file: a line number, or `jobs[3]` in a JSON list."""
+
+    job_id: str
+    line: int | str
+    detail: str
+    record: dict
+
+
 class Unchanged(NamedTuple):
-    """A record identical to the one already stored (same job id, same fingerprint)."""
+    """A record identical to one already stored (same job id, same fingerprint).
+
+    Importers are handed `known`, job id → the fingerprint of a stored record of that id:
+    a record whose fingerprint matches is skipped before it is parsed. Any other record
+    goes to the writer, which tells a new job from an update of a stored one by (job id,
+    submit time), as a job id may name several jobs."""
 
     job_id: str
 

@@ -4,7 +4,7 @@ CSV with a header, or a JSON list of objects, with these fields (names as given)
 
 | field | required | meaning |
 | --- | --- | --- |
-| job_id | yes | unique per machine |
+| job_id | yes | unique per machine and submit time |
 | user | yes | username (an account on the machine, or a person's username) |
 | account | no | project id; empty means no project (kept as unallocated) |
 | start, end | yes | ISO 8601 (with an offset, or in the machine's zone) or epoch seconds |
@@ -14,7 +14,9 @@ CSV with a header, or a JSON list of objects, with these fields (names as given)
 | nodes, cpu_time, memory | no | whole numbers (seconds, bytes) |
 | partition, state, exit_code | no | text |
 
-A job with an empty end is still running and is skipped.
+A job with an empty end is still running and is skipped; one with an end but no start
+never ran (cancelled while waiting): no job, no usage. Without a submit time a job id is
+taken as unique on its machine; with one, a job id reused later is a job of its own.
 """
 
 import csv
@@ -22,7 +24,15 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
-from .common import JobRecord, ParseError, Running, Unchanged, fingerprint, parse_instant
+from .common import (
+    JobRecord,
+    NeverRan,
+    ParseError,
+    Running,
+    Unchanged,
+    fingerprint,
+    parse_instant,
+)
 
 REQUIRED = ("job_id", "user", "start", "end", "cores")
 
@@ -73,7 +83,7 @@ def parse(
     known: dict[str, int] | None = None,
     *,
     json_input: bool,
-) -> Iterator[JobRecord | Running | Unchanged]:
+) -> Iterator[JobRecord | Running | NeverRan | Unchanged]:
     known = known or {}
     rows = _rows_json(stream, source) if json_input else _rows_csv(stream, source)
     for number, row in rows:
@@ -84,8 +94,11 @@ def parse(
         if known.get(job_id) == fp:
             yield Unchanged(job_id)
             continue
-        if not row["end"].strip() or not row["start"].strip():
+        if not row["end"].strip():
             yield Running(job_id, number)
+            continue
+        if not row["start"].strip():
+            yield NeverRan(job_id, number)
             continue
         values = {}
         for name, kind in (

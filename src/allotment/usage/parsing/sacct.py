@@ -8,7 +8,12 @@ AllocCPUS,NNodes,TotalCPU,MaxRSS,ReqMem,State,ExitCode
 
 Required: JobID, User, Account, Start, End and AllocCPUS (or NCPUS). Times are the
 machine's local time. Steps (123.batch, 123.0) are not jobs and are skipped; jobs still
-running (End Unknown) are skipped and picked up by a later import.
+running (End Unknown) are skipped and picked up by a later import; a job that ended without
+starting (cancelled while pending: Start None) is no job and no usage.
+
+Submit is what tells two jobs of one id apart (Slurm reuses ids, and a requeued job's runs
+are records of their own, each with its own submit time: `sacct --duplicates` shows them
+all, without it only the latest): without that column, a job id is taken as unique.
 """
 
 from collections.abc import Iterable, Iterator
@@ -16,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from .common import (
     JobRecord,
     LocalTimes,
+    NeverRan,
     ParseError,
     Running,
     Unchanged,
@@ -32,7 +38,7 @@ NOT_ENDED = {"Unknown", "None", ""}
 
 def parse(
     lines: Iterable[str], source: str, zone: str, known: dict[str, int] | None = None
-) -> Iterator[JobRecord | Running | Unchanged]:
+) -> Iterator[JobRecord | Running | NeverRan | Unchanged]:
     known = known or {}
     lines = iter(lines)
     header = next(lines, "").rstrip("\r\n")
@@ -73,8 +79,11 @@ def parse(
         if known.get(job_id) == fp:
             yield Unchanged(job_id)
             continue
-        if f[i_end] in NOT_ENDED or f[i_start] in NOT_ENDED:
+        if f[i_end] in NOT_ENDED:
             yield Running(job_id, number)
+            continue
+        if f[i_start] in NOT_ENDED:
+            yield NeverRan(job_id, number)
             continue
         field = "Start"
         try:

@@ -9,9 +9,8 @@ is unknown cannot be placed in time and is rejected (kept in quarantine).
 """
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
 
-from .common import JobRecord, ParseError, Unchanged, fingerprint
+from .common import Invalid, JobRecord, ParseError, Unchanged, fingerprint
 
 STATES = {"1": "COMPLETED", "0": "FAILED", "5": "CANCELLED", "-1": ""}
 FIELDS = (
@@ -20,16 +19,6 @@ FIELDS = (
     "requested memory", "status", "user id", "group id", "executable number",
     "queue number", "partition number", "preceding job", "think time",
 )  # fmt: skip
-
-
-class Invalid(NamedTuple):
-    """A well-formed record that cannot be used (e.g. no submit time): quarantined. A plain
-    tuple, so it crosses from the parsing child process like any record."""
-
-    job_id: str
-    line: int
-    detail: str
-    record: dict
 
 
 def parse(

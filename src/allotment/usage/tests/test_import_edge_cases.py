@@ -17,6 +17,7 @@ from allotment.projects.services import move_project
 from allotment.resources.models import Machine, MachineCategory
 from allotment.usage import ingest, pipeline, reports
 from allotment.usage.models import DailyUsage, Job, QuarantinedRecord
+from allotment.usage.parsing import sacct
 from allotment.usage.parsing.common import LocalTimes, ParseError
 
 from .helpers import SACCT_HEADER, import_, sacct_line, write_sacct
@@ -36,8 +37,15 @@ def test_bytes_that_are_not_utf8_stop_the_import_naming_the_line(example, tmp_pa
 
 
 def test_requeue_reads_local_times_in_the_zone_of_the_machine_created_since(example, tmp_path):
+    # Earlier versions quarantined records of an unknown machine, read as UTC; such records
+    # are still in some sites' quarantine.
     line = sacct_line("1", "alice", "ProjectA", "2100-03-01T10:00:00", "2100-03-01T13:00:00", 4)
-    assert import_(write_sacct(tmp_path / "j.txt", line), machine="newbox")["quarantined"] == 1
+    (record,) = sacct.parse([SACCT_HEADER, line], "j.txt", "UTC")
+    QuarantinedRecord.objects.create(
+        kind="job", machine_name="newbox", key="1", reason="unknown_machine",
+        detail='no machine "newbox"', source="j.txt:2",
+        record=record._asdict() | {"_local_times_read_in": "UTC"},
+    )  # fmt: skip
     save_validated(Machine(name="newbox", category=MachineCategory.objects.get(name="default"),
                            time_zone="Australia/Melbourne"))  # fmt: skip
     ingest.requeue()
@@ -96,7 +104,7 @@ def test_a_storage_cap_holds_across_resources_when_one_is_corrected(example, tmp
 def test_the_same_unknown_job_twice_in_a_file_is_quarantined_once(example, tmp_path):
     line = sacct_line("7", "zed", "ProjectA", "2100-03-01T10:00:00", "2100-03-01T13:00:00", 4)
     import_(write_sacct(tmp_path / "j.txt", line, line))
-    assert QuarantinedRecord.objects.filter(key="7").count() == 1
+    assert QuarantinedRecord.objects.filter(key="7@2100-03-01T10:00:00Z").count() == 1
 
 
 def test_a_moved_project_reports_under_its_new_institute(example, tmp_path):

@@ -30,8 +30,11 @@ def test_unknown_person_and_project_are_quarantined_with_the_reason(example, tmp
     summary = import_(path)
     assert (summary["read"], summary["new"], summary["quarantined"]) == (3, 1, 2)
     assert list(Job.objects.values_list("job_id", flat=True)) == ["1"]
-    held = {q.key: q for q in QuarantinedRecord.objects.all()}
-    assert set(held) == {"2", "3"}
+    # A job is known by its id and submit time (ids are reused), so is a quarantined one.
+    held = {q.key.split("@")[0]: q for q in QuarantinedRecord.objects.all()}
+    assert set(QuarantinedRecord.objects.values_list("key", flat=True)) == {
+        "2@2100-03-01T10:00:00Z", "3@2100-03-01T10:00:00Z",
+    }  # fmt: skip
     assert (held["2"].reason, held["2"].machine_name, held["2"].source) == (
         "unknown_person", "brecca", f"{path}:3",
     )  # fmt: skip
@@ -40,7 +43,7 @@ def test_unknown_person_and_project_are_quarantined_with_the_reason(example, tmp
     assert "ProjectZ" in held["3"].detail
     listed = cli_json(capsys, "usage", "quarantine")
     assert [(r["key"], r["reason"]) for r in listed] == [
-        ("2", "unknown_person"), ("3", "unknown_project"),
+        ("2@2100-03-01T10:00:00Z", "unknown_person"), ("3@2100-03-01T10:00:00Z", "unknown_project"),
     ]  # fmt: skip
 
 
@@ -52,7 +55,9 @@ def test_requeue_imports_what_now_exists_and_keeps_the_rest(example, tmp_path, c
     summary = cli_json(capsys, "usage", "requeue")
     assert (summary["read"], summary["new"], summary["quarantined"]) == (2, 1, 1)
     assert sorted(Job.objects.values_list("job_id", flat=True)) == ["1", "2"]
-    assert list(QuarantinedRecord.objects.values_list("key", flat=True)) == ["3"]
+    assert list(QuarantinedRecord.objects.values_list("key", flat=True)) == [
+        "3@2100-03-01T10:00:00Z"
+    ]
     assert sorted(daily("person__username", "raw", "non_member", "charge")) == [
         ("alice", 3600, False, "charged"),
         ("zed", 14400, True, "charged"),
@@ -66,7 +71,9 @@ def test_reimporting_a_quarantined_record_once_its_names_exist_clears_it(example
     create_project("ProjectZ", "Project Z", parent=example.projects["InstituteA"])
     summary = import_(path)
     assert (summary["new"], summary["quarantined"], summary["unchanged"]) == (1, 1, 1)
-    assert list(QuarantinedRecord.objects.values_list("key", flat=True)) == ["2"]
+    assert list(QuarantinedRecord.objects.values_list("key", flat=True)) == [
+        "2@2100-03-01T10:00:00Z"
+    ]
 
 
 def test_strict_fails_and_writes_nothing(example, tmp_path, capsys):
@@ -85,13 +92,15 @@ def test_strict_fails_and_writes_nothing(example, tmp_path, capsys):
     assert not Job.objects.exists()
 
 
-def test_unknown_machine_is_quarantined(example, tmp_path):
+def test_an_unknown_machine_is_refused_naming_the_machines_there_are(example, tmp_path):
     path = unknown_names_file(tmp_path)
-    summary = import_(path, machine="nowhere")
-    assert (summary["new"], summary["quarantined"]) == (0, 3)
-    assert set(QuarantinedRecord.objects.values_list("reason", "machine_name")) == {
-        ("unknown_machine", "nowhere")
-    }
+    with pytest.raises(ingest.UnknownMachine) as e:
+        import_(path, machine="nowhere")
+    assert str(e.value) == (
+        'there is no machine "nowhere"; the machines are: brecca, tango '
+        "(--create-missing creates it)"
+    )
+    assert not Job.objects.exists() and not QuarantinedRecord.objects.exists()
 
 
 def test_create_missing_creates_person_and_project_under_the_institute(example, tmp_path, capsys):
