@@ -81,7 +81,7 @@ def test_condor_import_with_create_missing_does_not_create_a_project_ending_in_a
     assert not Project.objects.filter(pid__startswith="evil").exists()
     assert list(Job.objects.values_list("job_id", "project__pid")) == [("2.0", "ProjectA")]
     (held,) = QuarantinedRecord.objects.all()
-    assert (held.key, held.reason) == ("1.0", "unknown_project")
+    assert (held.key, held.reason) == ("1.0@2100-03-01T00:00:00Z", "unknown_project")
     assert held.detail == (
         "cannot create project \"evil\n\": Enter a valid project id: letters, digits, '_', "
         "'.' or '-', starting with a letter or digit, at most 64 characters."
