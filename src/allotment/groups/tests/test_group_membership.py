@@ -184,6 +184,9 @@ def test_any_sequence_of_membership_changes_keeps_groups_equal_to_memberships(ex
                     add_member(project, person)
             elif op == "add":
                 add_member(project, person)
+            elif op == "remove" and not is_member:
+                with pytest.raises(ValidationError):
+                    remove_member(project, person)
             elif op == "remove":
                 remove_member(project, person)
             else:
