@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 
-from django.db.models import FloatField, Q, Sum
+from django.db.models import FloatField, Max, Min, Q, Sum
 
 from allotment.access.policy import visible_usage
 from allotment.grants.services import PoolSummary
@@ -38,6 +38,14 @@ def last_usage_day(viewer, condition: Q, first: date, last: date) -> date | None
         .first()
     )
     return found
+
+
+def usage_span(viewer, condition: Q) -> tuple[date, date] | None:
+    """The first and last day of the usage matching `condition` that the viewer may see."""
+    found = visible_usage(viewer, DailyUsage.objects.filter(condition)).aggregate(
+        first=Min("day"), last=Max("day")
+    )
+    return None if found["first"] is None else (found["first"], found["last"])
 
 
 def usage_over_time(viewer, condition: Q, first: date, last: date) -> dict:

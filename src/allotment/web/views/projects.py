@@ -13,8 +13,9 @@ from allotment.access import policy
 from allotment.grants.models import AllocationPeriod, AllocationPool
 from allotment.grants.services import summarise
 from allotment.projects.models import Project
+from allotment.usage.periods import MAX_PERIODS
 
-from ..charts import burn_down, last_usage_day, usage_over_time
+from ..charts import burn_down, last_usage_day, usage_over_time, usage_span
 from .common import current_period
 
 
@@ -89,16 +90,19 @@ def project_detail(request, pid: str):
         else []
     )
 
-    # The usage chart covers the chosen period (or the last 90 days without one), up to
-    # the newest usage or today, whichever is later: no flat line into the future.
+    # The usage chart: the project's and its sub-projects' usage (what "Explore usage"
+    # shows too) over the chosen period, or, for a project without pools, over its grants
+    # and its usage; up to the newest usage or today, whichever is later (no flat line into
+    # the future), and at most the explorer's limit of days.
+    subtree = list(Project.objects.subtree(project).values_list("pk", flat=True))
+    condition = Q(submitted_project_id__in=subtree)
     if period:
         first, last = period.start, period.end
     else:
-        last = date.today()
-        first = date.fromordinal(last.toordinal() - 89)
-    condition = Q(submitted_project=project)
+        first, last = _span_without_period(viewer, condition, grants)
     newest = last_usage_day(viewer, condition, first, last)
     until = min(last, max(date.today(), newest or first))
+    first = max(first, date.fromordinal(until.toordinal() - MAX_PERIODS["day"] + 1))
     usage_chart = usage_over_time(viewer, condition, first, until)
     burn = burn_down(viewer, pools, until=until)
 
@@ -116,9 +120,23 @@ def project_detail(request, pid: str):
             "pools": pools,
             "burn_charts": burn,
             "usage_chart": usage_chart,
+            "usage_of_subtree": len(subtree) > 1,
             "can_manage": policy.can_manage_members(viewer, project),
             "can_ask_to_join": project.is_active
             and project.parent_id is not None
             and not any(m.person_id == viewer.pk for m in members),
         },
     )
+
+
+def _span_without_period(viewer, condition: Q, grants: list) -> tuple[date, date]:
+    """The days a project without allocation pools has something to show: its grants'
+    and its usage's, else the last 90 days."""
+    spans = [(g.begins, g.expires) for g in grants]
+    used = usage_span(viewer, condition)
+    if used is not None:
+        spans.append(used)
+    if not spans:
+        last = date.today()
+        return date.fromordinal(last.toordinal() - 89), last
+    return min(s[0] for s in spans), max(s[1] for s in spans)
