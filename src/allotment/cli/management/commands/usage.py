@@ -10,6 +10,7 @@ import typer
 from django_typer.management import command
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from typer._click.exceptions import BadOptionUsage
 
 from allotment.cli.options import day_option
 from allotment.cli.output import (
@@ -55,7 +56,7 @@ class GroupBy(StrEnum):
     charge = "charge"
 
 
-SUMMARY_KEYS = ("read", "new", "updated", "unchanged", "quarantined", "rejected", "running")
+SUMMARY_KEYS = ingest.COUNTS
 
 
 class Command(AllotCommand):
@@ -102,6 +103,8 @@ class Command(AllotCommand):
                 )
             except ParseError as e:
                 fail(str(e), "Nothing of that file was imported.")
+            except ingest.UnknownMachine as e:  # a mistyped option: bad usage, exit 2
+                raise BadOptionUsage("--machine", str(e)) from None
             except ingest.ImportFailed as e:
                 fail(str(e), "Nothing of that file was imported.")
         data = summary.as_dict()
