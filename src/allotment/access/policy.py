@@ -193,31 +193,48 @@ MEMBERSHIP_ROLE_FIELDS = frozenset({"is_leader", "is_supervisor", "is_primary_co
 
 
 def membership_refusal(
-    person, project: Project, *, leader: str | None = None, fields=()
+    person,
+    project: Project,
+    *,
+    membership: ProjectMembership | None = None,
+    fields=(),
+    removing: bool = False,
 ) -> str | None:
     """Why `person` may not add, change or remove a membership of `project`; None if they may.
 
-    `leader` names the member when the membership is a leader's: any change to it, or its
-    removal, needs leader rights over the project (a supervisor could otherwise demote the
-    leader, or move their default Slurm account). `fields` are those the write sets (for an
-    addition, those set true): a role flag also needs leader rights.
+    `membership` is the existing one changed or removed (None for an addition). A leader's
+    membership needs leader rights over the project for any change or its removal (a
+    supervisor could otherwise demote the leader, or move their default Slurm account).
+    `fields` are those the write sets (for an addition, those set true): setting or clearing
+    a role flag needs leader rights, and so does removing a membership that holds one, which
+    takes the role back.
     """
     if not can_manage_members(person, project):
         return f'You may not manage the members of "{project.pid}".'
     if can_lead(person, project):
         return None
-    if leader is not None:
+    member = membership.person.username if membership is not None else None
+    if membership is not None and membership.is_leader:
         return (
             f'Only leaders of "{project.pid}" may change or remove the membership of its '
-            f"leader {leader}."
+            f"leader {member}."
         )
+    all_roles = ", ".join(sorted(MEMBERSHIP_ROLE_FIELDS))
+    if removing and membership is not None:
+        held = [name for name in sorted(MEMBERSHIP_ROLE_FIELDS) if getattr(membership, name)]
+        if held:
+            return (
+                f'Only leaders of "{project.pid}" may remove {member}, whose membership holds '
+                f"{', '.join(held)}: removing it takes back the role ({all_roles} are the "
+                "leaders' to hand out and take back)."
+            )
+        return None
     roles = sorted(set(fields) & MEMBERSHIP_ROLE_FIELDS)
     if roles:
         plural = "s" if len(roles) > 1 else ""
         return (
             f"You may not change the field{plural} {', '.join(roles)}: only leaders of "
-            f'"{project.pid}" may hand out or take back its roles '
-            f"({', '.join(sorted(MEMBERSHIP_ROLE_FIELDS))})."
+            f'"{project.pid}" may hand out or take back its roles ({all_roles}).'
         )
     return None
 

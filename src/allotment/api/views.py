@@ -239,15 +239,15 @@ class MembershipViewSet(LedgerViewSet):
             refuse("Only site administrators and a project's leaders and supervisors may change "
                    "its members.")  # fmt: skip
 
-    def _may(self, project: Project, leader: str | None = None, fields=()) -> None:
-        refusal = policy.membership_refusal(self.request.user, project, leader=leader,
-                                            fields=fields)  # fmt: skip
+    def _may(self, project: Project, **kwargs) -> None:
+        refusal = policy.membership_refusal(self.request.user, project, **kwargs)
         if refusal:
             refuse(refusal)
 
     def may_change(self, request, obj):
-        # A leader's membership is the leaders' to change or remove, whatever the body holds.
-        self._may(obj.project, leader=obj.person.username if obj.is_leader else None)
+        # A leader's membership is the leaders' to change or remove, and so is removing one
+        # that holds a role, whatever the body holds.
+        self._may(obj.project, membership=obj, removing=request.method == "DELETE")
 
     def perform_create(self, serializer):
         data = serializer.validated_data
@@ -258,7 +258,7 @@ class MembershipViewSet(LedgerViewSet):
         membership = serializer.instance
         self._may(
             membership.project,
-            leader=membership.person.username if membership.is_leader else None,
+            membership=membership,
             fields=changed_fields(membership, serializer.validated_data),
         )
         serializer.save()

@@ -107,3 +107,20 @@ def test_a_leader_changes_roles_and_the_leaders_memberships(client_for, example)
     assert response.status_code == 200, response.json()
     assert columns(membership("ProjectA", "chen"))[2] is False
     assert columns(membership("ProjectA", "alice"))[0] == "Researcher"
+
+
+def test_a_supervisor_may_not_remove_a_fellow_supervisor(client_for, example):
+    """Removing takes the role back, which is the leaders' to do (else a supervisor could
+    remove a co-supervisor and add them again without the role)."""
+    bob = membership("ProjectA", "bob")
+    bob.is_supervisor = True
+    bob.save()
+    response = client_for("chen").delete(f"/api/memberships/{bob.pk}/")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": 'Only leaders of "ProjectA" may remove bob, whose membership holds '
+        "is_supervisor: removing it takes back the role (is_leader, is_primary_contact, "
+        "is_supervisor are the leaders' to hand out and take back)."
+    }
+    assert ProjectMembership.objects.filter(pk=bob.pk).exists()
+    assert client_for("alice").delete(f"/api/memberships/{bob.pk}/").status_code == 204
