@@ -92,6 +92,9 @@ INSTALLED_APPS = [
     "allotment.cli",
 ]
 
+# A failed CSRF check gets the portal's error page, not Django's bare one.
+CSRF_FAILURE_VIEW = "allotment.web.views.errors.csrf_failure"
+
 MIDDLEWARE = [
     "allotment.ops.middleware.RequestMetricsMiddleware",
     "allotment.core.middleware.RefuseNulBytes",

@@ -16,7 +16,7 @@ from django.db.models import F, Q, Sum
 
 from allotment.core.models import LedgerModel
 from allotment.core.numbers import quantity_field
-from allotment.core.unix import unix_name_validator
+from allotment.core.unix import machine_name_validator, unix_name_validator
 
 
 class MachineCategory(models.Model):
@@ -45,7 +45,7 @@ class Engine(models.TextChoices):
 
 
 class Machine(LedgerModel):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[machine_name_validator])
     category = models.ForeignKey(MachineCategory, on_delete=models.PROTECT, related_name="machines")
     kind = models.CharField(max_length=16, choices=MachineKind.choices, default=MachineKind.BATCH)
     description = models.TextField(blank=True)

@@ -14,7 +14,7 @@ from allotment.groups.models import Group
 from allotment.people.models import Person
 from allotment.projects.models import Project
 from allotment.projects.services import create_project
-from allotment.resources.models import Account, MachineCategory
+from allotment.resources.models import Account, Machine, MachineCategory
 from allotment.usage.models import Job, QuarantinedRecord
 
 from .helpers import cli_json
@@ -29,6 +29,15 @@ def test_a_pid_with_surrounding_whitespace_is_refused(example, pid):
     assert list(e.value.message_dict) == ["pid"]
     assert not Project.objects.filter(pid__startswith="evil").exists()
     assert not Project.objects.filter(pid__endswith="evil").exists()
+
+
+@pytest.mark.parametrize("name", ["evil\n", "evil cluster", "-evil"])
+def test_a_machine_name_that_is_not_one_word_is_refused(example, name):
+    category = MachineCategory.objects.first()
+    with pytest.raises(ValidationError) as e:
+        save_validated(Machine(name=name, category=category))
+    assert list(e.value.message_dict) == ["name"]
+    assert not Machine.objects.filter(name=name).exists()
 
 
 def test_a_unix_group_name_ending_in_a_newline_is_refused(example):

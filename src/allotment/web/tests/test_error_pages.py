@@ -134,3 +134,14 @@ def test_a_400_page_has_the_portal_look_and_no_detail_of_the_suspicion(as_user):
     page = response.content.decode()
     assert NAV in page and "<h1>Bad request</h1>" in page
     assert "looks forged" not in page
+
+
+def test_a_form_sent_without_its_csrf_token_gets_the_portal_page_saying_what_to_do(example):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(example.people["alice"])
+    response = client.post("/me/email/", {"email": "a@example.org"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert NAV in page
+    assert "sent without a valid security token" in page
+    assert "Reload the page" in page

@@ -106,3 +106,20 @@ def server_error(request: HttpRequest) -> HttpResponse:
     except Exception:  # the page itself failed (a template, static files): plain text
         logger.exception("The 500 page could not be rendered")
         return HttpResponse(f"{title}: {reason}", status=500, content_type="text/plain")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """403 for a form whose CSRF check failed: most often a page left open past its session,
+    or cookies turned off. Django's reason is technical ("CSRF token missing"), so it is
+    logged but the page says what to do."""
+    response = _answer(
+        request,
+        403,
+        "Forbidden",
+        "This form could not be accepted: it was sent without a valid security token.",
+        "Reload the page and send the form again; sign-in needs cookies to be enabled.",
+    )
+    log_response(
+        "Forbidden (CSRF): %s: %s", request.path, reason, response=response, request=request
+    )
+    return response
