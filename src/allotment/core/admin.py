@@ -29,3 +29,11 @@ def admin_link(obj, text: str | None = None) -> str:
     opts = obj._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, text or str(obj))
+
+
+class RankedLevelAdmin(LedgerAdmin):
+    """Career levels and project levels (core.models.RankedLevel) are edited alike."""
+
+    list_display = ["name", "rank", "description"]
+    list_filter = ["rank"]
+    search_fields = ["name", "description"]

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 
-from allotment.core.admin import LedgerAdmin
+from allotment.core.admin import LedgerAdmin, RankedLevelAdmin
 from allotment.projects.models import ProjectMembership
 from allotment.resources.models import Account
 
@@ -142,7 +142,5 @@ class EmailChangeAdmin(LedgerAdmin):
 
 
 @admin.register(CareerLevel)
-class CareerLevelAdmin(LedgerAdmin):
-    list_display = ["name", "rank", "description"]
-    list_filter = ["rank"]
-    search_fields = ["name", "description"]
+class CareerLevelAdmin(RankedLevelAdmin):
+    pass

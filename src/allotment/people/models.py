@@ -6,19 +6,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from allotment.core.models import RankedLevel
 
-class CareerLevel(models.Model):
+
+class CareerLevel(RankedLevel):
     """Where a person stands in their career (student, postdoc, professor ...), for reports."""
-
-    name = models.CharField(max_length=100, unique=True)
-    rank = models.PositiveSmallIntegerField(default=0, help_text="Lower ranks are listed first.")
-    description = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["rank", "name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def unexpired() -> models.Q:

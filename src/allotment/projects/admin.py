@@ -7,7 +7,7 @@ from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
-from allotment.core.admin import LedgerAdmin, admin_link
+from allotment.core.admin import LedgerAdmin, RankedLevelAdmin, admin_link
 from allotment.core.numbers import display
 from allotment.grants.models import AllocationPool, Grant
 from allotment.grants.services import summarise
@@ -201,10 +201,8 @@ class ProjectAdmin(LedgerAdmin):
 
 
 @admin.register(ProjectLevel)
-class ProjectLevelAdmin(LedgerAdmin):
-    list_display = ["name", "rank", "description"]
-    search_fields = ["name", "description"]
-    list_filter = ["rank"]
+class ProjectLevelAdmin(RankedLevelAdmin):
+    pass
 
 
 @admin.register(ProjectMembership)

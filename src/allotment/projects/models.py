@@ -20,7 +20,7 @@ from tree_queries.fields import TreeNodeForeignKey
 from tree_queries.models import TreeNode
 from tree_queries.query import TreeQuerySet
 
-from allotment.core.models import LedgerModel
+from allotment.core.models import LedgerModel, RankedLevel
 
 # \A and \Z, not ^ and $: `$` also matches before a trailing "\n" (see core.unix).
 pid_validator = RegexValidator(
@@ -237,18 +237,8 @@ class Project(TreeNode, LedgerModel):
             )
 
 
-class ProjectLevel(models.Model):
+class ProjectLevel(RankedLevel):
     """A person's standing within a project (e.g. chief investigator, researcher, student)."""
-
-    name = models.CharField(max_length=100, unique=True)
-    rank = models.PositiveSmallIntegerField(default=0, help_text="Lower ranks are listed first.")
-    description = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["rank", "name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ProjectMembership(LedgerModel):
