@@ -278,3 +278,15 @@ def test_token_revoke_of_no_token_fails(example, capsys):
     assert capsys.readouterr().err == (
         'error: There is no API token whose prefix starts with "cd".\n'
     )
+
+
+def test_token_create_for_an_expired_person_fails_saying_when(example, capsys):
+    bob = example.people["bob"]
+    bob.expires = date(2000, 1, 31)
+    bob.save()
+    with pytest.raises(SystemExit) as e:
+        call_command("token", "create", "bob")
+    assert e.value.code == 1
+    assert capsys.readouterr().err == (
+        "error: bob's account expired on 2000-01-31; a token would not work.\n"
+    )

@@ -156,11 +156,12 @@ class PersonSerializer(LedgerSerializer):
     class Meta:
         model = Person
         fields = [
-            "id", "username", "title", "first_name", "last_name", "email", "institute",
-            "career_level", "is_active", "is_locked", "is_staff", "date_joined",
+            "id", "username", "title", "first_name", "last_name", "email", "email_verified",
+            "institute", "career_level", "is_active", "is_locked", "is_staff", "date_joined",
             "date_approved", "expires",
         ]  # fmt: skip
-        read_only_fields = ["date_joined"]
+        # Verified only by the person's own confirmation or an administrator's set_email().
+        read_only_fields = ["date_joined", "email_verified"]
 
     def create(self, validated_data):
         person = Person(**validated_data)

@@ -150,7 +150,23 @@ class PersonViewSet(LedgerViewSet):
         )
         if refusal:
             refuse(refusal)
+        _vouch_for_email(serializer)
         serializer.save()
+
+    def perform_create(self, serializer):
+        _vouch_for_email(serializer)  # only site administrators create people (may_write)
+        serializer.save()
+
+
+def _vouch_for_email(serializer) -> None:
+    """An email a site administrator writes is verified, as in the admin site and the CLI;
+    nobody else may write one here (access.policy.person_fields)."""
+    email = serializer.validated_data.get("email")
+    if email is not None and serializer.instance is not None:
+        serializer.instance.set_email(email, verified=True)
+        serializer.validated_data["email"] = serializer.instance.email
+    elif email is not None:
+        serializer.validated_data["email_verified"] = bool(email.strip())
 
 
 # Projects and memberships -------------------------------------------------------------

@@ -129,7 +129,30 @@ def test_the_same_email_again_is_no_change(client_for):
     assert response.status_code == 200, response.json()
 
 
-def test_a_site_administrator_writes_an_email(admin):
+def test_a_site_administrator_writes_an_email_and_it_is_verified(admin):
+    bob = Person.objects.get(username="bob")
+    bob.email = "bob@elsewhere.example"  # not through set_email: unverified
+    bob.save()
     response = admin.patch("/api/people/bob/", {"email": "robert@example.org"}, format="json")
     assert response.status_code == 200, response.json()
-    assert Person.objects.get(username="bob").email == "robert@example.org"
+    assert response.json()["email_verified"] is True
+    bob.refresh_from_db()
+    assert (bob.email, bob.email_verified) == ("robert@example.org", True)
+
+
+def test_a_site_administrator_creates_a_person_whose_email_is_verified(admin):
+    response = admin.post(
+        "/api/people/", {"username": "noor", "email": "noor@uni.example"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    noor = Person.objects.get(username="noor")
+    assert (noor.email, noor.email_verified) == ("noor@uni.example", True)
+
+
+def test_email_verified_is_read_only(admin):
+    bob = Person.objects.get(username="bob")
+    bob.email = "bob@elsewhere.example"
+    bob.save()
+    response = admin.patch("/api/people/bob/", {"email_verified": True}, format="json")
+    assert response.status_code == 200
+    assert Person.objects.get(username="bob").email_verified is False

@@ -1,11 +1,14 @@
 """A person applies for a new project: the institute's leaders, then a site administrator."""
 
+from datetime import date, timedelta
+
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from allotment.applications import services
 from allotment.applications.models import ProjectApplication
+from allotment.people.models import Person
 from allotment.projects.models import Project, ProjectMembership
 from allotment.projects.services import create_project
 
@@ -151,3 +154,12 @@ def test_the_applicant_withdraws_and_the_approval_is_refused(example, person):
     with pytest.raises(ValidationError, match="already withdrawn by Farid"):
         services.approve(application, person("eve"))
     assert not Project.objects.filter(pid="ProjectH").exists()
+
+
+def test_an_institute_leader_whose_account_expired_is_not_mailed(as_, admin_user, committed):
+    eve = Person.objects.get(username="eve")
+    eve.expires = date.today() - timedelta(days=1)
+    eve.save()
+    apply_by_page(as_, committed, "farid", "ProjectE")
+    # Nobody else leads InstituteC: the site administrators hear of it instead.
+    assert recipients() == ["admin@example.com"]

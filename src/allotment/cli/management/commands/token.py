@@ -42,6 +42,8 @@ class Command(AllotCommand):
         if not person.is_active or person.is_locked:
             fail(f"{username} is {'locked' if person.is_locked else 'inactive'}; a token would "
                  "not work.")  # fmt: skip
+        if person.has_expired:
+            fail(f"{username}'s account expired on {person.expires}; a token would not work.")
         issued = tokens.issue(person, name=name, expires_days=expires_days)
         if as_json:
             return emit_json({"token": issued.token, **tokens.as_dict(issued.record)})
