@@ -462,6 +462,8 @@ REPORT_ERROR_PARAMETERS = (
     ("There is no machine", "machine"),
     ("There is no resource pool", "pool"),
     ("No resource pool measures", "pool"),
+    ("from/to:", "from"),
+    ("group_by:", "group_by"),
 )
 
 

@@ -96,7 +96,7 @@ def test_more_periods_than_the_limit_are_a_400_naming_it(admin, usage, monkeypat
     response = admin.get("/api/usage/report/?by=day&from=0001-01-01&to=9999-12-31")
     assert response.status_code == 400
     assert response.json()["errors"] == {
-        "non_field_errors": [
+        "from": [
             "from/to: at most 1 day per request (this range has usage on 2 days); "
             "ask by month, or for a shorter range."
         ]
