@@ -5,6 +5,15 @@ overlap: sacct's time-window queries lag a few seconds behind a job's end, so ev
 reads the last hour again. Re-read jobs are recognised by their fingerprints and change
 nothing, so no job is ever counted twice and a late record is caught by the next pull.
 The watermark is the end of the window of the latest successful pull (its ImportRun).
+
+sacct is asked for every record (`--duplicates`): without it, of several records of one
+job id in a window only the latest is shown, so a reused id would hide the older job, and
+a requeued job would show only its last run. Each record is a job of the ledger, keyed by
+(job id, submit time) as slurmdbd keys it, so re-reading the window finds each again and a
+second job of a reused id is new. REQUEUED records (a run ended by a requeue, preemption or
+node failure) are read as well: Slurm charges their time to the association's usage (its
+GrpTRESMins), and the ledger charges it too, once per run. Jobs that ended before they
+started (cancelled while pending) are counted as never_ran: no job, no usage.
 """
 
 import tempfile
@@ -21,7 +30,7 @@ from .sacctmgr import Cluster, SlurmError
 FORMAT = "sacct-json"
 OVERLAP = 3600
 WINDOW = 7 * 86400  # one sacct query per week of history: slurmdbd may cap a query's range
-STATES = "CD,CA,F,TO,NF,OOM,PR,DL,BF"
+STATES = "CD,CA,F,TO,NF,OOM,PR,DL,BF,RQ"
 
 
 def watermark(machine) -> int | None:
@@ -51,13 +60,12 @@ def pull(machine, since: str | None = None, now: int | None = None) -> dict:
         mark = watermark(machine)
         first = datetime.combine(machine.start_date, datetime.min.time(), UTC).timestamp()
         start = mark - OVERLAP if mark else min(int(first), now - OVERLAP)
-    total: dict = {"read": 0, "new": 0, "updated": 0, "unchanged": 0, "quarantined": 0,
-                   "rejected": 0, "running": 0, "windows": 0}  # fmt: skip
+    total: dict = dict.fromkeys(ingest.COUNTS, 0) | {"windows": 0}
     while start < now:
         end = min(start + WINDOW, now)
         try:
             out = cluster.run(
-                "sacct", "--json", "--allusers", f"--clusters={cluster.name}",
+                "sacct", "--json", "--duplicates", "--allusers", f"--clusters={cluster.name}",
                 f"--starttime={_utc(start)}", f"--endtime={_utc(end)}", f"--state={STATES}",
                 env={"TZ": "UTC"},
             )  # fmt: skip

@@ -9,7 +9,8 @@ AllocCPUS,NNodes,TotalCPU,MaxRSS,ReqMem,State,ExitCode
 Required: JobID, User, Account, Start, End and AllocCPUS (or NCPUS). Times are the
 machine's local time. Steps (123.batch, 123.0) are not jobs and are skipped; jobs still
 running (End Unknown) are skipped and picked up by a later import; a job that ended without
-starting (cancelled while pending: Start None) is no job and no usage.
+starting (cancelled while pending: Start None, or NodeList "None assigned" when that column
+is given) is no job and no usage.
 
 Submit is what tells two jobs of one id apart (Slurm reuses ids, and a requeued job's runs
 are records of their own, each with its own submit time: `sacct --duplicates` shows them
@@ -34,6 +35,7 @@ from .common import (
 
 REQUIRED = ("jobid", "user", "account", "start", "end")
 NOT_ENDED = {"Unknown", "None", ""}
+NO_NODES = "None assigned"  # NodeList of a job cancelled while pending
 
 
 def parse(
@@ -62,6 +64,7 @@ def parse(
     i_cpu = col.get("totalcpu")
     i_mem = col.get("maxrss", col.get("reqmem"))
     i_state, i_exit, i_cluster = col.get("state"), col.get("exitcode"), col.get("cluster")
+    i_nodelist = col.get("nodelist")
     when = LocalTimes(zone)
     salt = zone + "|"
 
@@ -82,7 +85,7 @@ def parse(
         if f[i_end] in NOT_ENDED:
             yield Running(job_id, number)
             continue
-        if f[i_start] in NOT_ENDED:
+        if f[i_start] in NOT_ENDED or (i_nodelist is not None and f[i_nodelist] == NO_NODES):
             yield NeverRan(job_id, number)
             continue
         field = "Start"

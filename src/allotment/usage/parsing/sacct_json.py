@@ -5,7 +5,9 @@ as sacct's text output names them. Later Slurm versions wrap numbers as
 {"set": true, "number": n}; both shapes are read.
 
 A job is still running while its end is 0, and never ran when it ended with a start of 0
-(cancelled while pending): neither is usage. A job object without a job id or the times
+or null, or with nothing allocated in no time (a job cancelled while pending: Slurm 22.05
+prints start null for one held by a limit, start = end for one waiting on --begin):
+neither is usage. A job object without a job id or the times
 (start, end, submission), or with a value of the wrong type, is rejected: quarantined as
 invalid with its place (`jobs[3]`) and the field, while the rest of the document imports.
 The submission time is part of a job's key (Slurm's job ids are reused; each run of a
@@ -124,12 +126,16 @@ def parse(
             if not end:
                 yield Running(job_id, index + 1)
                 continue
-            if not start:
+            elapsed = _at(job, "time.elapsed", "seconds", required=False)
+            field = "tres.allocated"
+            cores = _tres(job, "cpu")
+            field = "allocation_nodes"
+            allocated = _num(job.get("allocation_nodes"))
+            if not start or (not elapsed and start == end and not cores and not allocated):
                 yield NeverRan(job_id, index + 1)
                 continue
             if not submit:
                 raise Malformed("time.submission", "epoch seconds", job["time"]["submission"])
-            elapsed = _at(job, "time.elapsed", "seconds", required=False)
             eligible = _at(job, "time.eligible", "epoch seconds", required=False)
             cpu_total = _at(job, "time.total.seconds", "seconds", required=False)
             field = "state"
@@ -141,13 +147,11 @@ def parse(
             exit_code = job.get("exit_code") or {}
             rc = exit_code.get("return_code") if isinstance(exit_code, dict) else exit_code
             rc = "" if rc is None else str(_num(rc))
-            field = "tres.allocated"
-            cores = _tres(job, "cpu")
             if cores is None:
                 field = "required.CPUs"
                 cores = _num((job.get("required") or {}).get("CPUs")) or 0
-            field = "allocation_nodes"
-            nodes = _num(job.get("allocation_nodes")) or _tres(job, "node") or 0
+            field = "tres.allocated"
+            nodes = allocated or _tres(job, "node") or 0
             field = "tres.allocated"
             memory = _megabytes(_tres(job, "mem"))
         except Malformed as e:

@@ -121,20 +121,37 @@ def test_create_missing_creates_the_machine_named(example, tmp_path, capsys):
     assert Machine.objects.filter(name="newbox").exists()
 
 
-@pytest.mark.parametrize("fmt", ["sacct", "sacct-json"])
+@pytest.mark.parametrize(
+    "shape", ["sacct", "sacct-nodelist", "sacct-json", "sacct-json-held-by-begin"]
+)
 def test_a_job_cancelled_before_it_started_is_no_job_and_not_running(
-    example, tmp_path, capsys, fmt
+    example, tmp_path, capsys, shape
 ):
+    """Slurm 22.05 prints two shapes: Start None (start null in JSON) for a job held by a
+    limit, and Start = End with no nodes assigned for one waiting on --begin."""
     start = MARCH_1_2100 + 36000
-    if fmt == "sacct":
+    fmt = "sacct-json" if shape.startswith("sacct-json") else "sacct"
+    if shape == "sacct":
         path = write_sacct(
             tmp_path / "jobs.txt",
             "1|alice|ProjectA|work|2100-03-01T09:00:00|None|2100-03-01T09:30:00|0|0|CANCELLED by 0",
             "2|alice|ProjectA|work|2100-03-01T09:00:00|2100-03-01T10:00:00|Unknown|1|1|RUNNING",
         )
+    elif shape == "sacct-nodelist":
+        path = tmp_path / "jobs.txt"
+        path.write_text(
+            "JobID|User|Account|Submit|Start|End|ElapsedRaw|AllocCPUS|NodeList|State\n"
+            "1|alice|ProjectA|2100-03-01T09:00:00|2100-03-01T09:30:00|2100-03-01T09:30:00|0|1|"
+            "None assigned|CANCELLED by 0\n"
+            "2|alice|ProjectA|2100-03-01T09:00:00|2100-03-01T10:00:00|Unknown|0|1|node1|RUNNING\n"
+        )
     else:
         cancelled = slurm_22_job(1, start, start + 1800, 0, state="CANCELLED")
-        cancelled["time"]["start"] = None  # as Slurm 22.05 prints it
+        if shape == "sacct-json":
+            cancelled["time"]["start"] = None
+        else:
+            cancelled["time"].update(start=start + 1800, elapsed=0)
+            cancelled.update(tres={"allocated": []}, allocation_nodes=0)
         running = slurm_22_job(2, start, 0, 1, state="RUNNING")
         path = tmp_path / "sacct.json"
         path.write_text(json.dumps({"jobs": [cancelled, running]}))

@@ -8,6 +8,8 @@ from django_typer.management import command
 from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, handles_errors, say
 from allotment.integrations.slurm.sacctmgr import SlurmError
 from allotment.resources.models import Engine, Machine
+from allotment.usage.ingest import ImportFailed
+from allotment.usage.parsing.common import ParseError
 
 
 def slurm_machine(name: str) -> Machine:
@@ -58,7 +60,7 @@ class Command(AllotCommand):
             fail(*(f"sacctmgr {f['command']}: {f['reason']}" for f in outcome.failed))
 
     @command(name="pull-usage")
-    @handles_errors(SlurmError)
+    @handles_errors(SlurmError, ParseError, ImportFailed)  # what and where, exit 1
     def pull_usage(
         self,
         machine: Annotated[str, typer.Argument(help="A machine whose engine is slurm")],
