@@ -1,9 +1,11 @@
 """allot slurm: keep Slurm clusters equal to the ledger."""
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 from django_typer.management import command
+from typer._click.exceptions import BadOptionUsage
 
 from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, handles_errors, say
 from allotment.integrations.slurm.sacctmgr import SlurmError
@@ -15,7 +17,9 @@ from allotment.usage.parsing.common import ParseError
 def slurm_machine(name: str) -> Machine:
     machine = Machine.objects.filter(name=name).first()
     if machine is None:
-        fail(f'There is no machine "{name}".')
+        names = Machine.objects.filter(engine=Engine.SLURM).order_by("name")
+        listed = ", ".join(names.values_list("name", flat=True)) or "none yet"
+        fail(f'There is no machine "{name}"; the machines using Slurm are: {listed}.')
     if machine.engine != Engine.SLURM:
         fail(
             f'Machine "{name}" does not use Slurm (its engine is "{machine.engine}"); set its '
@@ -72,6 +76,13 @@ class Command(AllotCommand):
         """Import finished jobs with `sacct --json` since the machine's watermark."""
         from allotment.integrations.slurm import usage
 
+        if since is not None:
+            try:
+                datetime.fromisoformat(since)
+            except ValueError:
+                raise BadOptionUsage(
+                    "--since", f"{since} is not a time (YYYY-MM-DDTHH:MM:SS, the machine's zone)"
+                ) from None
         summary = usage.pull(slurm_machine(machine), since=since)
         if as_json:
             return emit_json(summary)
