@@ -2,9 +2,10 @@
 
 We ask sites to run (the column order does not matter; names are case-insensitive):
 
-    sacct --allusers --parsable2 --starttime ... --endtime ... --state=CD,CA,F,TO,NF,OOM,PR,DL \
+    sacct --allusers --duplicates --parsable2 --starttime ... --endtime ... \
+          --state=CD,CA,F,TO,NF,OOM,PR,DL,RQ \
           --format=JobID,Cluster,User,Account,Partition,Submit,Eligible,Start,End,Elapsed,\
-AllocCPUS,NNodes,TotalCPU,MaxRSS,ReqMem,State,ExitCode
+AllocCPUS,NNodes,NodeList,TotalCPU,MaxRSS,ReqMem,State,ExitCode
 
 Required: JobID, User, Account, Start, End and AllocCPUS (or NCPUS). Times are the
 machine's local time. Steps (123.batch, 123.0) are not jobs and are skipped; jobs still
