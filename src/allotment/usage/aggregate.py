@@ -104,6 +104,10 @@ def _delete(kind: str, first: int, last: int, resources: list[int] | None = None
     bulk.execute(sql, params)
 
 
+# The state of a run that Slurm ended to run the job again (`sacct --duplicates`).
+REQUEUED = "REQUEUED"
+
+
 def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
     """Recompute job usage for every day touched by [lo, hi] (epoch seconds)."""
     clock = clock or DayClock()
@@ -115,10 +119,10 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
     begin, finish = clock.start(first), clock.start(last + 1)
     rows = bulk.select(
         "SELECT machine_id, person_id, project_id, start_ts, end_ts, elapsed, cores, "
-        "submit_ts, eligible_ts FROM usage_job WHERE end_ts >= %s AND start_ts < %s",
+        "submit_ts, eligible_ts, state FROM usage_job WHERE end_ts >= %s AND start_ts < %s",
         [begin, finish],
     )
-    for machine, person, project, start, end, elapsed, cores, submit, eligible in rows:
+    for machine, person, project, start, end, elapsed, cores, submit, eligible, state in rows:
         raw = cores * elapsed
         if utc:
             day0 = start // 86400 + 719163
@@ -135,7 +139,10 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
                         acc[(day, machine, person, project)][1] += amount
         if first <= end_day <= last:
             cell = acc[(end_day, machine, person, project)]
-            cell[0] += 1
+            # Each run of a requeued job is charged (it held the cores), but the job is
+            # counted once: by the run that did not end in a requeue.
+            if state != REQUEUED:
+                cell[0] += 1
             waited_from = eligible if eligible is not None else submit
             if waited_from is not None and start > waited_from:
                 cell[2] += start - waited_from
