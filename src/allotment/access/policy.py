@@ -299,31 +299,12 @@ def _is_administrator(other) -> bool:
     return bool(other.is_superuser or other.is_staff)
 
 
-def _leads_or_above(person) -> frozenset[int]:
-    """The projects whose leaders are the person's co-leaders: their led subtrees and every
-    project above them."""
-
-    def compute():
-        ids = set(led_project_ids(person))
-        for project, leader, _ in memberships(person):
-            if leader:
-                above = Project.objects.ancestors(project, include_self=True)
-                ids.update(above.values_list("pk", flat=True))
-        return frozenset(ids)
-
-    return _cache(person, "led_or_above", compute)
-
-
-def is_co_leader(person, other: Person | int) -> bool:
-    """Whether `other` leads a project within or above those `person` leads: a peer (or a
-    superior) of theirs, whose account state `person` may not touch."""
-    scope = _leads_or_above(person)
-    return (
-        bool(scope)
-        and ProjectMembership.objects.filter(
-            person_id=_pk(other), is_leader=True, project_id__in=scope
-        ).exists()
-    )
+def leads_a_project(other: Person | int) -> bool:
+    """Whether `other` leads any project. Their account state is the site administrators'
+    alone: a leader locking a fellow leader, in their own tree or another's (the person may
+    belong to this institute and lead a project elsewhere), would take over what that
+    leader manages."""
+    return ProjectMembership.objects.filter(person_id=_pk(other), is_leader=True).exists()
 
 
 def _leads_institute_of(person, other: Person) -> bool:
@@ -335,15 +316,19 @@ def person_fields(person, other: Person) -> frozenset[str] | None:
     administrator).
 
     Leaders of the person's institute write their name, career level and account state,
-    except a site administrator's (nothing at all) and a co-leader's or their own account
-    state; everyone writes their own name. The email is the administrators' alone.
+    except a site administrator's (nothing at all) and the account state of anyone who
+    leads a project (themselves included); everyone writes their own name. The email is
+    the administrators' alone, and a superuser is changed only by superusers (a staff
+    member who set a superuser's email could sign in as them).
     """
     if is_site_admin(person):
+        if other.is_superuser and not person.is_superuser and other.pk != person.pk:
+            return frozenset()
         return None
     if not signed_in(person) or _is_administrator(other):
         return frozenset()
     if _leads_institute_of(person, other):
-        if is_co_leader(person, other) or other.pk == person.pk:
+        if other.pk == person.pk or leads_a_project(other):
             return LEADER_PERSON_FIELDS - PERSON_STATE_FIELDS
         return LEADER_PERSON_FIELDS
     if other.pk == person.pk:
@@ -362,7 +347,10 @@ def person_fields_refusal(person, other: Person, fields) -> str | None:
         return None
     reasons: list[str] = []
     rest = set(refused)
-    if _is_administrator(other) and other.pk != person.pk:
+    if is_site_admin(person):
+        reasons.append(f"{other.username} is a superuser, whom only superusers may change.")
+        rest.clear()
+    elif _is_administrator(other) and other.pk != person.pk:
         reasons.append(
             f"{other.username} is a site administrator, whom only site administrators may change."
         )
@@ -381,8 +369,8 @@ def person_fields_refusal(person, other: Person, fields) -> str | None:
         reasons.append(
             f"only site administrators may change your own account state ({state})."
             if other.pk == person.pk
-            else f"{other.username} leads a project within or above those you lead; only site "
-            f"administrators may change their account state ({state})."
+            else f"{other.username} leads a project; only site administrators may change "
+            f"their account state ({state})."
         )
         rest -= PERSON_STATE_FIELDS
     if rest:

@@ -162,9 +162,13 @@ def _vouch_for_email(serializer) -> None:
     """An email a site administrator writes is verified, as in the admin site and the CLI;
     nobody else may write one here (access.policy.person_fields)."""
     email = serializer.validated_data.get("email")
-    if email is not None and serializer.instance is not None:
-        serializer.instance.set_email(email, verified=True)
-        serializer.validated_data["email"] = serializer.instance.email
+    instance = serializer.instance
+    if email is not None and instance is not None:
+        # Only a changed address is vouched for: a PUT sends the whole record back, and an
+        # unverified email it merely repeats stays unverified.
+        if Person.objects.normalize_email(email.strip()) != instance.email:
+            instance.set_email(email, verified=True)
+            serializer.validated_data["email"] = instance.email
     elif email is not None:
         serializer.validated_data["email_verified"] = bool(email.strip())
 

@@ -70,8 +70,8 @@ def test_an_institute_leader_may_not_change_a_co_leaders_account_state(
     response = eve.patch("/api/people/grace/", {field: value}, format="json")
     assert response.status_code == 403
     assert response.json() == {
-        "detail": f"You may not change the field {field}: grace leads a project within or "
-        "above those you lead; only site administrators may change their account state "
+        "detail": f"You may not change the field {field}: grace leads a project; only site "
+        "administrators may change their account state "
         "(date_approved, expires, is_active, is_locked)."
     }
     assert state() == before
@@ -156,3 +156,23 @@ def test_email_verified_is_read_only(admin):
     response = admin.patch("/api/people/bob/", {"email_verified": True}, format="json")
     assert response.status_code == 200
     assert Person.objects.get(username="bob").email_verified is False
+
+
+def test_a_staff_member_may_not_change_a_superuser(example):
+    from rest_framework.test import APIClient
+
+    staff = Person.objects.create_user("ops", "ops@site.example.org", is_staff=True)
+    root = Person.objects.create_superuser("root", "root@site.example.org", "x")
+    client = APIClient()
+    client.force_authenticate(staff)
+    response = client.patch("/api/people/root/", {"email": "ops@site.example.org"}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "You may not change the field email: root is a superuser, whom only "
+        "superusers may change."
+    }
+    root.refresh_from_db()
+    assert root.email == "root@site.example.org"
+    # A staff member still manages everyone else.
+    response = client.patch("/api/people/bob/", {"is_locked": True}, format="json")
+    assert response.status_code == 200, response.json()
