@@ -4,10 +4,12 @@ Raw jobs are keyed by (machine, job id, submit time), as Slurm's own database ke
 job ids are not unique over time (Slurm's wrap at MaxJobId and restart at 1 when its state
 is lost; each requeued run is a record of its own, with a new submit time), so a second
 job with an old id is a new job. A record whose source gives no submit time is keyed by
-(machine, job id) alone. Importing a file again finds every row it already holds. Times are stored as Unix epoch seconds (UTC): the importers and the
-aggregator do arithmetic on them at hundreds of thousands of rows a second, the same way
-on SQLite and PostgreSQL. Amounts are integers in the metric's base unit (core-seconds,
-bytes); `used` applies the resource's scaling factor and stays exact as a Decimal.
+(machine, job id) alone. Importing a file again finds every row it already holds.
+
+Times are stored as Unix epoch seconds (UTC): the importers and the aggregator do arithmetic
+on them at hundreds of thousands of rows a second, the same way on SQLite and PostgreSQL.
+Amounts are integers in the metric's base unit (core-seconds, bytes); `used` applies the
+resource's scaling factor and stays exact as a Decimal.
 
 Raw rows are written in bulk and are not in the audit log one by one; each import is
 recorded as an ImportRun instead (who, what file, what changed).

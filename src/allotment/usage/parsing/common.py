@@ -98,7 +98,7 @@ def is_step(job_id: str) -> bool:
     return "." in job_id
 
 
-_ELAPSED_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
+_ELAPSED_RE = re.compile(r"\A(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?\Z")
 
 
 def parse_elapsed(text: str) -> int:
@@ -112,7 +112,7 @@ def parse_elapsed(text: str) -> int:
     return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
 
 
-_SIZE_RE = re.compile(r"^([\d.]+)([KMGTP]?)[nc]?$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"\A([\d.]+)([KMGTP]?)[nc]?\Z", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 

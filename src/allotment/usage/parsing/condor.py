@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import IO
 
-from .common import JobRecord, ParseError, Running, Unchanged, fingerprint
+from .common import JobRecord, NeverRan, ParseError, Running, Unchanged, fingerprint
 
 STATUS = {1: "PENDING", 2: "RUNNING", 3: "CANCELLED", 4: "COMPLETED", 5: "HELD", 6: "FAILED"}
 
@@ -40,7 +40,7 @@ def account_of(ad: dict) -> str:
 
 def parse(
     stream: IO[str], source: str, known: dict[str, int] | None = None
-) -> Iterator[JobRecord | Running | Unchanged]:
+) -> Iterator[JobRecord | Running | NeverRan | Unchanged]:
     known = known or {}
     try:
         ads = json.load(stream)
@@ -62,12 +62,12 @@ def parse(
             status = _int(ad, "JobStatus")
             start = _int(ad, "JobStartDate", "JobCurrentStartDate")
             end = _int(ad, "CompletionDate") or _int(ad, "EnteredCurrentStatus")
-            if status not in (3, 4) or not start or not end:
-                if status in (3, 4) and not start:
-                    start = end = end or _int(ad, "QDate")  # removed before it ran: no usage
-                else:
-                    yield Running(job_id, index)
-                    continue
+            if status in (3, 4) and not start:
+                yield NeverRan(job_id, index)  # removed before it ran: no job, no usage
+                continue
+            if status not in (3, 4) or not end:
+                yield Running(job_id, index)
+                continue
             wall = _int(ad, "RemoteWallClockTime")
             cores = _int(ad, "CpusProvisioned", "RequestCpus") or 0
             cpu = (_int(ad, "RemoteUserCpu") or 0) + (_int(ad, "RemoteSysCpu") or 0)

@@ -10,7 +10,13 @@ import json
 import pytest
 
 from allotment.usage.parsing import sacct, sacct_json
-from allotment.usage.parsing.common import JobRecord, ParseError, Running, parse_elapsed
+from allotment.usage.parsing.common import (
+    JobRecord,
+    ParseError,
+    Running,
+    parse_elapsed,
+    parse_size,
+)
 
 MARCH_1_2100 = 4107542400  # 2100-03-01T00:00:00Z
 HOUR = 3600
@@ -69,7 +75,7 @@ def test_parse_elapsed_reads_every_slurm_form(text, seconds):
     assert parse_elapsed(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1-", "12", "1:2:3:4"])
+@pytest.mark.parametrize("text", ["", "abc", "1-", "12", "1:2:3:4", "1-02:03:04\n"])
 def test_parse_elapsed_refuses_what_is_not_a_duration(text):
     with pytest.raises(ValueError):
         parse_elapsed(text)
@@ -291,3 +297,9 @@ def test_sacct_in_the_documented_format_with_its_steps():
     )  # fmt: skip
     assert (record.elapsed, record.cores, record.nodes, record.cpu_time) == (7200, 16, 2, 108000)
     assert (record.memory, record.state, record.exit_code) == (None, "COMPLETED", "0:0")
+
+
+@pytest.mark.parametrize("text", ["12Q", "1.5G\n", "G"])
+def test_parse_size_refuses_what_is_not_a_size(text):
+    with pytest.raises(ValueError):
+        parse_size(text)

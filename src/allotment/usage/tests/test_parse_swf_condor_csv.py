@@ -7,7 +7,7 @@ import json
 import pytest
 
 from allotment.usage.parsing import condor, generic, storage, swf
-from allotment.usage.parsing.common import ParseError, Running
+from allotment.usage.parsing.common import NeverRan, ParseError, Running
 
 MARCH_1_2100 = 4107542400  # 2100-03-01T00:00:00Z
 HOUR = 3600
@@ -78,8 +78,10 @@ def test_condor_history_json():
          "JobStartDate": start, "CompletionDate": start + 60, "CpusProvisioned": 8,
          "RequestCpus": 1},
         {"ClusterId": 14, "ProcId": 0, "Owner": "bob", "JobStatus": 2, "JobStartDate": start},
+        {"ClusterId": 15, "Owner": "bob", "AcctGroup": "ProjectA", "JobStatus": 3,
+         "QDate": start, "EnteredCurrentStatus": start + 30},
     ]  # fmt: skip
-    first, second, running = read_condor(ads)
+    first, second, running, removed_while_idle = read_condor(ads)
     assert (first.job_id, first.user, first.account) == (
         "schedd1.example.org#12.3", "alice", "ProjectA",
     )  # fmt: skip
@@ -90,6 +92,7 @@ def test_condor_history_json():
     assert (second.job_id, second.account, second.cores) == ("13.0", "group_bio", 8)
     assert (second.elapsed, second.state) == (60, "CANCELLED")
     assert running == Running("14.0", 3)
+    assert removed_while_idle == NeverRan("15.0", 4)  # no job, no usage
 
 
 def test_condor_ad_without_cluster_id_is_a_parse_error():
