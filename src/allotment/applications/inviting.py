@@ -14,13 +14,15 @@ from datetime import date, timedelta
 from auditlog.context import set_actor
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from allotment.access import policy
 from allotment.core.validation import save_validated
+from allotment.people import addresses
+from allotment.people import email as email_check
 from allotment.people.models import Person
 from allotment.projects.models import Project, ProjectLevel, ProjectMembership
 from allotment.projects.services import add_member
@@ -30,6 +32,11 @@ from .deciding import deciding, lock, record, require, when, who
 from .models import Invitation
 
 State = Invitation.State
+
+
+class AddressTaken(ValidationError):
+    """Accepting as a newcomer with an address an existing person holds: the invitee has
+    an account already (pages send them to sign in and accept as themselves)."""
 
 
 def invitation_days() -> int:
@@ -65,8 +72,8 @@ def invite(
         operator or policy.can_manage_members(by, project),
         f"{by} may not invite people to {project.pid}.",
     )
-    email = Person.objects.normalize_email(email.strip())
-    member = Person.objects.filter(email__iexact=email, memberships__project=project).first()
+    email = addresses.canonical(email)
+    member = addresses.matching(Person.objects.filter(memberships__project=project), email).first()
     if member is not None:
         raise ValidationError(
             {"email": f'{member} ({email}) is already a member of project "{project.pid}".'}
@@ -104,11 +111,11 @@ def invite(
 
 
 def _open(project: Project, email: str) -> QuerySet:
-    return Invitation.objects.filter(
-        project=project,
-        email__iexact=email,
-        state=State.PENDING,
-        expires_at__gt=timezone.now(),
+    return addresses.matching(
+        Invitation.objects.filter(
+            project=project, state=State.PENDING, expires_at__gt=timezone.now()
+        ),
+        email,
     )
 
 
@@ -176,8 +183,19 @@ def _accept(invitation: Invitation, person) -> ProjectMembership:
     return membership
 
 
+def _may_act(person) -> None:
+    """Defence in depth: a locked, inactive or expired person's session should already be
+    gone (the sign-in backends refuse them), but the step refuses them too."""
+    if not policy.signed_in(person):
+        raise PermissionDenied(
+            f"{person} may not accept invitations: only a signed-in person who is active, "
+            "not locked and not past their expiry date may."
+        )
+
+
 def accept(token: str, person) -> ProjectMembership:
     """A signed-in person accepts: they become a member. Accepting twice is refused."""
+    _may_act(person)
     with transaction.atomic():
         return _accept(_claim(token), person)
 
@@ -192,17 +210,31 @@ def accept_as_new_person(
     title: str = "",
 ) -> Person:
     """Someone without an account accepts: a person is created (the invited email, the
-    project's institute) and made a member, in one transaction."""
+    project's institute) and made a member, in one transaction.
+
+    The email starts unverified and a confirmation link is mailed to it: the link to the
+    invitation proves nothing, since whoever invited holds it too (the API answers it), so
+    a verified address here would let any inviter give an account of theirs an address of
+    their choosing (and with it that address's invitations and institutional sign-in).
+    An address another person already holds is refused (AddressTaken): its owner signs in
+    and accepts as themselves, and no second holder blocks their sign-in by email."""
     with transaction.atomic():
         invitation = _claim(token)
+        email = addresses.canonical(invitation.email)
+        if addresses.matching(Person.objects.all(), email).exists():
+            raise AddressTaken(
+                {
+                    "email": f"{email}, the address this invitation was sent to, belongs to an "
+                    "existing account: sign in and accept as yourself."
+                }
+            )
         person = Person(
             username=username.strip(),
             title=title.strip(),
             first_name=first_name.strip(),
             last_name=last_name.strip(),
-            # The link reached them at this address: that verifies it.
-            email=invitation.email,
-            email_verified=True,
+            email=email,
+            email_verified=False,
             institute=invitation.project.institute,
             date_approved=date.today(),
         )
@@ -215,6 +247,7 @@ def accept_as_new_person(
         # The newcomer is who accepted: name them in the audit log for the rest of the step.
         with set_actor(person):
             _accept(invitation, person)
+            email_check.request_confirmation(person)
     return person
 
 
@@ -234,10 +267,11 @@ def revoke(invitation: Invitation, by, *, operator: bool = False) -> Invitation:
 
 def addressed_to(person) -> QuerySet:
     """Open invitations to the person's email, once verified: an address anyone may type
-    into their profile must not reveal invitations to projects they cannot see."""
+    into their profile must not reveal invitations to projects they cannot see. Matched by
+    canonical form (people.addresses), never by the database's Unicode case folding."""
     if not (person.email and person.email_verified):
         return Invitation.objects.none()
-    return Invitation.objects.filter(email__iexact=person.email, state=State.PENDING)
+    return addresses.matching(Invitation.objects.filter(state=State.PENDING), person.email)
 
 
 def outstanding(person) -> QuerySet:

@@ -28,6 +28,7 @@ find_invitation = inviting.find
 invitation_refusal = inviting.refusal
 accept_invitation = inviting.accept
 accept_invitation_as_new_person = inviting.accept_as_new_person
+AddressTaken = inviting.AddressTaken
 revoke_invitation = inviting.revoke
 apply_for_project = proposing.apply
 institutes = proposing.institutes

@@ -154,8 +154,17 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
                     last_name=data["last_name"],
                 )
                 login(request, person, backend="allotment.people.auth.PersonBackend")
+                messages.info(
+                    request,
+                    f"We sent a link to {person.email}: open it, signed in as "
+                    f"{person.username}, to confirm that address is yours.",
+                )
             else:
                 person = None
+        except services.AddressTaken as e:
+            # The invitee has an account: they sign in and accept as themselves.
+            _refused(request, e)
+            return redirect_to_login(request.get_full_path())
         except ValidationError as e:
             if signed_in:
                 _refused(request, e)

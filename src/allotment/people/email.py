@@ -24,6 +24,7 @@ from django.utils import timezone
 from allotment.access import policy
 from allotment.applications import mail
 
+from . import addresses
 from .models import EmailChange, Person
 
 CHANGE_VALID = timedelta(hours=48)
@@ -61,7 +62,7 @@ def request_change(person: Person, email: str) -> tuple[EmailChange, str]:
 
     The token travels only in the email to the new address; callers must not show it."""
     _may_act(person)
-    email = Person.objects.normalize_email((email or "").strip())
+    email = addresses.canonical(email)
     if not email:
         raise ValidationError({"email": "Give the new email address."})
     if len(email) > 254:
@@ -70,11 +71,26 @@ def request_change(person: Person, email: str) -> tuple[EmailChange, str]:
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": f'"{email}" is not an email address.'}) from None
+    return _request(person, email, "email_change")
+
+
+def request_confirmation(person: Person) -> tuple[EmailChange, str]:
+    """Ask the person to confirm the address they already have (a newcomer's, typed by
+    whoever invited them): the same link and confirmation as a change, to that address.
+
+    The token travels only in the email; callers must not show it."""
+    _may_act(person)
+    if not person.email:
+        raise ValidationError({"email": f"{person.username} has no email to confirm."})
+    return _request(person, addresses.canonical(person.email), "email_confirm")
+
+
+def _request(person: Person, email: str, template: str) -> tuple[EmailChange, str]:
     now = timezone.now()
     with transaction.atomic():
         # One request at a time per person, so the daily count below is exact.
         person = Person.objects.select_for_update().get(pk=person.pk)
-        if person.email_verified and person.email.lower() == email.lower():
+        if person.email_verified and addresses.same(person.email, email):
             raise ValidationError({"email": f"{email} is already your verified email."})
         recent = EmailChange.objects.filter(person=person, created__gt=now - timedelta(days=1))
         if recent.count() >= MAX_REQUESTS_PER_DAY:
@@ -97,7 +113,7 @@ def request_change(person: Person, email: str) -> tuple[EmailChange, str]:
             expires_at=now + CHANGE_VALID,
         )
         mail.send_later(
-            "email_change",
+            template,
             [email],
             {"person": person, "change": change, "link": mail.url("web:email-confirm", token)},
         )
@@ -151,6 +167,6 @@ def confirm(token: str, person: Person) -> Person:
         EmailChange.objects.filter(
             person=person, confirmed_at__isnull=True, expires_at__gt=now
         ).update(expires_at=now)
-        if old and old.lower() != person.email.lower():
+        if old and not addresses.same(old, person.email):
             mail.send_later("email_changed", [old], {"person": person, "old": old})
     return person

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from allotment.core.models import RankedLevel
 
+from . import addresses
+
 
 class CareerLevel(RankedLevel):
     """Where a person stands in their career (student, postdoc, professor ...), for reports."""
@@ -114,8 +116,10 @@ class Person(AbstractBaseUser, PermissionsMixin):
         """The one way to keep an email verified across a change: say who vouches for it.
 
         Any other write of `email` (a form, a serializer, a plain assignment) is saved as
-        unverified, so an address nobody proved cannot find invitations or sign anyone in."""
-        self.email = Person.objects.normalize_email(email.strip())
+        unverified, so an address nobody proved cannot find invitations or sign anyone in.
+        The address is stored in its canonical form (people.addresses), the one lookups
+        compare: a ValidationError on `email` when it has none."""
+        self.email = addresses.canonical(email)
         self.email_verified = bool(verified and self.email)
         self._vouched_email = self.email if self.email_verified else None
 

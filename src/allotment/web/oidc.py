@@ -10,7 +10,13 @@ The e-mail is a weaker key than the username: whoever can put an address on a re
 get a provider to assert one it never checked, would sign in as that record. So it counts
 only when the provider says it verified the address (`email_verified`), the ledger's copy
 is verified too (Person.email_verified), exactly one person holds it, and the site has not
-turned the fallback off (ALLOTMENT_OIDC_EMAIL_FALLBACK=0).
+turned the fallback off (ALLOTMENT_OIDC_EMAIL_FALLBACK=0). Addresses are compared in
+their canonical form (people.addresses), never by the database's Unicode case folding, so
+a lookalike address ("un\u0131versity" with a dotless i) is another address; a claimed
+email that has no canonical form matches nobody.
+
+A session opened here is checked again on every request (get_user), as PersonBackend's
+is: locking a person, or their expiry date passing, ends it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from allotment.people import addresses
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +78,16 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
                 who,
             )
             return people.none()
+        if addresses.key(email) is None:
+            self._refuse(
+                "the email %s (claimed by %s) is not an address the ledger can hold (a "
+                "non-ASCII mailbox name, or a domain IDNA cannot encode).",
+                email,
+                who,
+            )
+            return people.none()
         holders = list(
-            people.filter(email__iexact=email)
+            addresses.matching(people.all(), email)
             .order_by("username")
             .values_list("username", "email_verified")
         )
@@ -95,7 +111,7 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
                 who,
             )
             return people.none()
-        return people.filter(email__iexact=email, email_verified=True)
+        return addresses.matching(people.filter(email_verified=True), email)
 
     def create_user(self, claims: dict):
         """Never: an unknown identity does not become a person by signing in."""
@@ -107,6 +123,15 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token, id_token, payload):
         user = super().get_or_create_user(access_token, id_token, payload)
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        return user
+
+    def get_user(self, user_id):
+        """The person a session names, on every request: None (signed out) once they are
+        locked, inactive or expired. mozilla_django_oidc's returns them whatever their
+        state, so a session opened here would outlive a lock (the admin site included)."""
+        user = super().get_user(user_id)
         if user is None or not self.user_can_authenticate(user):
             return None
         return user

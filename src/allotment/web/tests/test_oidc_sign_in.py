@@ -167,3 +167,70 @@ def test_a_refused_email_tells_the_person_without_naming_anyone(backend, rf):
         "verified email. Sign in with your password and confirm your email under Your email, "
         "or ask the site's administrators."
     ]
+
+
+# A session opened through the institution is checked on every request (get_user), as the
+# password backend's is: mozilla_django_oidc's get_user returned the person whatever their
+# state, so locking or the expiry date did not end it (issue 10).
+
+OIDC = "allotment.web.oidc.LedgerOIDCBackend"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{"is_locked": True}, {"is_active": False},
+     {"expires": timezone.localdate() - timedelta(days=1)}],
+)  # fmt: skip
+def test_get_user_forgets_a_person_who_may_no_longer_act(backend, state):
+    bob = Person.objects.get(username="bob")
+    assert backend.get_user(bob.pk) == bob
+    Person.objects.filter(pk=bob.pk).update(**state)
+    assert backend.get_user(bob.pk) is None
+    assert backend.get_user(10**9) is None
+
+
+def test_locking_ends_a_session_opened_through_the_institution(backend, settings, client):
+    settings.AUTHENTICATION_BACKENDS = ["allotment.people.auth.PersonBackend", OIDC]
+    root = Person.objects.create_superuser("root", "root@site.example.org", "x")
+    client.force_login(root, backend=OIDC)
+    assert client.get("/admin/people/person/").status_code == 200
+    assert client.get("/apply/").status_code == 200
+    Person.objects.filter(pk=root.pk).update(is_locked=True)
+    assert client.get("/admin/people/person/").status_code == 302
+    answer = client.get("/apply/")
+    assert answer.status_code == 302 and "/sign-in/" in answer["Location"]
+
+
+# Addresses are compared in canonical form (people.addresses), not by the database's
+# Unicode case folding: on PostgreSQL "un\u0131versity" (dotless i) matched "university".
+
+
+def test_a_lookalike_address_is_not_a_second_holder(backend):
+    dean = Person.objects.create_user(
+        "dean", "dean@university.example.org", "x", email_verified=True
+    )
+    bob = Person.objects.get(username="bob")
+    bob.set_email("dean@un\u0131versity.example.org", verified=True)
+    bob.save()
+    assert bob.email == "dean@xn--unversity-wpb.example.org"
+    assert signed_in_as(backend, claims_of(dean)) == dean
+    assert signed_in_as(backend, claims_of(bob)) == bob
+    # The claim may spell the domain in Unicode or in punycode: the same address.
+    assert signed_in_as(backend, claims_of(bob, email="DEAN@un\u0131versity.example.org")) == bob
+
+
+def test_a_legacy_row_that_folds_to_the_address_does_not_count(backend):
+    """A row written before the canonical form, by a plain update."""
+    chen = verify_ledger_email("chen")
+    lookalike = chen.email.replace("institute", "\u0131nstitute")
+    Person.objects.filter(username="bob").update(email=lookalike, email_verified=True)
+    assert signed_in_as(backend, claims_of(chen)) == chen
+
+
+def test_a_claimed_email_without_a_canonical_form_matches_nobody(backend, caplog):
+    Person.objects.filter(username="bob").update(email="b\u0131b@institutea.example.org")
+    for email in ("b\u0131b@institutea.example.org", "bob@-bad.\u00fc"):
+        with caplog.at_level(logging.WARNING, logger="allotment.web.oidc"):
+            claims = {"preferred_username": "x", "email": email, "email_verified": True}
+            assert signed_in_as(backend, claims) is None
+        assert "is not an address the ledger can hold" in caplog.text
