@@ -73,6 +73,9 @@ def test_a_newcomer_accepts_by_creating_an_account(as_, client, committed):
     [confirmation] = mail_to("noor@uni.example")
     assert confirmation.subject == "Confirm your email address"
     path = re.search(r"http://[^/]+(/me/email/confirm/[A-Za-z0-9_-]+/)", confirmation.body)[1]
+    page = client.get(path).content.decode()
+    assert "Confirm that <strong>noor@uni.example</strong> is the email of" in page
+    assert "Change the email" not in page
     assert client.post(path).status_code == 302
     assert Person.objects.get(username="noor").email_verified
 
