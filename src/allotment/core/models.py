@@ -1,6 +1,17 @@
 """Model base classes shared by every ledger app."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from allotment.core.fsm import Machine
 
 
 class LedgerModel(models.Model):
@@ -41,3 +52,67 @@ class RankedLevel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Stateful(models.Model):
+    """A row that moves through a long workflow declared by a `core.fsm.Machine`.
+
+    The fields are not editable in forms: `core.fsm.move` is the one writer, so every change
+    is checked against the declaration and leaves a `StateChange`. The step fields say which
+    step an agent was inside (and which agent), so a restart can tell an object whose step
+    was cut short from one merely waiting for its next tick.
+    """
+
+    machine: ClassVar[type[Machine]]
+
+    state = models.CharField(max_length=40, db_index=True, editable=False)
+    target_state = models.CharField(
+        max_length=40, blank=True, editable=False, help_text="The stable state it is heading for."
+    )
+    state_changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    step = models.CharField(
+        max_length=100, blank=True, editable=False, help_text="The step an agent is inside."
+    )
+    step_owner = models.CharField(max_length=200, blank=True, editable=False)
+    step_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self.state:
+            self.state = self.machine.initial
+            self.target_state = self.machine.states[self.state].target
+        super().save(*args, **kwargs)
+
+
+class StateChange(models.Model):
+    """One move of a stateful object, written by `core.fsm.move` in the same transaction.
+
+    The audit log already records the object's changed fields; this row adds what only the
+    mechanism knows (the event, the reason an operator reads) in a table pages can list per
+    object without parsing audit entries. Rows outlive the object they describe.
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    obj = GenericForeignKey("content_type", "object_id")
+    from_state = models.CharField(max_length=40)
+    to_state = models.CharField(max_length=40)
+    event = models.CharField(max_length=40)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    via = models.CharField(max_length=20, blank=True, help_text="agent, cli, api, web…")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "at"], name="core_statechange_object")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_state} → {self.to_state} ({self.event})"
