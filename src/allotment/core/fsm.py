@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from auditlog.context import auditlog_value
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -276,6 +277,8 @@ class TransitionRefused(ValidationError):
         self.obj, self.state, self.event = obj, obj.state, event
 
 
+REASON_MAX = 2000  # an engine's error text can be a page; the page shows the start
+
 FIELDS = [
     "state", "target_state", "state_changed_at", "last_error", "step", "step_owner",
     "step_started_at",
@@ -303,11 +306,14 @@ def move(
     model = type(obj)
     machine = model.machine
     name = _event_name(event)
+    if len(reason) > REASON_MAX:
+        reason = reason[: REASON_MAX - 1] + "…"
     if not any(n == name for (_, n) in machine.table):
         raise ValueError(f"{machine.__name__} declares no event {name!r}")
     if actor is None or not via:
         context_actor, context_via = _audit_context()
         actor, via = actor or context_actor, via or context_via
+    via = via[:20]
     with transaction.atomic(using=obj._state.db):
         locked = model._base_manager.select_for_update().get(pk=obj.pk)
         dest = machine.table.get((locked.state, name))
@@ -362,6 +368,11 @@ def _audit_context() -> tuple[object | None, str]:
     actor = context.get("actor")
     via = (context.get("additional_data") or {}).get("via", "")
     return (actor if isinstance(actor, get_user_model()) else None), str(via)[:20]
+
+
+def stateful_models(registry=django_apps) -> list[type[Stateful]]:
+    """Every concrete stateful model, for the agent to sweep and recover at start."""
+    return [m for m in registry.get_models() if issubclass(m, Stateful)]
 
 
 def history(obj: Stateful) -> models.QuerySet[StateChange]:

@@ -264,3 +264,18 @@ def test_an_audit_context_that_has_ended_names_no_one(server, example):
         pass
     change = fsm.move(server, NodeStates.provision)
     assert (change.actor, change.via) == (None, "")
+
+
+def test_a_long_reason_is_kept_to_its_first_2000_characters(server):
+    fsm.move(server, NodeStates.provision)
+    change = fsm.move(server, fsm.System.FAIL, reason="x" * 5000, via="a-very-long-channel-name")
+    assert (len(change.reason), change.reason[-2:], change.via) == (
+        2000,
+        "x…",
+        "a-very-long-channel-",
+    )
+    assert fields(server)[2] == change.reason
+
+
+def test_the_agent_finds_every_stateful_model_to_sweep_and_recover(servers):
+    assert fsm.stateful_models(Server._meta.apps) == [Server]
