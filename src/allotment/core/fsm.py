@@ -308,7 +308,8 @@ def move(
     name = _event_name(event)
     if len(reason) > REASON_MAX:
         reason = reason[: REASON_MAX - 1] + "…"
-    if not any(n == name for (_, n) in machine.table):
+    foreign = isinstance(event, Event) and machine.events.get(name) is not event
+    if foreign or not any(n == name for (_, n) in machine.table):
         raise ValueError(f"{machine.__name__} declares no event {name!r}")
     if actor is None or not via:
         context_actor, context_via = _audit_context()

@@ -279,3 +279,15 @@ def test_a_long_reason_is_kept_to_its_first_2000_characters(server):
 
 def test_the_agent_finds_every_stateful_model_to_sweep_and_recover(servers):
     assert fsm.stateful_models(Server._meta.apps) == [Server]
+
+
+def test_an_event_of_another_machine_is_refused_even_under_a_declared_name(server):
+    class Other(fsm.Machine):
+        initial = "available"
+        available = fsm.Stable()
+        provisioning = fsm.Stable()
+        provision = fsm.Event("available", "provisioning")
+
+    with pytest.raises(ValueError, match="NodeStates declares no event 'provision'"):
+        fsm.move(server, Other.provision)
+    assert fields(server)[0] == "available"
