@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "allotment.usage",
     "allotment.audit",
     "allotment.agent",
+    "allotment.integrations.slurm",
     "allotment.access",
     "allotment.applications",
     "allotment.api",

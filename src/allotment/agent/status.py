@@ -1,67 +1,57 @@
-"""Writing the agent's loop health (agent.LoopStatus) without ever stopping the agent.
+"""What the agents are doing, for `allot agent status`, /manage/agent/ and /metrics.
 
-One UPDATE per step in the steady state (an INSERT the first time a loop runs). The write
-is bookkeeping: if the database refuses it, the agent logs that and carries on, because the
-loops themselves matter more than their report.
+Read from the database (agent.LoopStatus and agent.AgentProcess), so any process can
+answer for every agent on every host. Two queries, whatever the number of agents.
 """
 
-import logging
 from datetime import datetime
+from typing import Any
 
-from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.utils import timezone
 
+from .leases import live_agents
 from .models import LoopStatus
 
-log = logging.getLogger("allotment.agent")
 
-ERROR_CHARS = 4000  # an engine's error can quote a whole command output
-
-
-def record(
-    step: str,
-    machine: str,
-    interval: float,
-    started: datetime,
-    finished: datetime,
-    error: str | None,
-) -> None:
-    """Record one run of `step` on `machine`; `error` is None when it succeeded."""
-    name = f"{step}:{machine}"
-    ok = error is None
-    fields = {
-        "step": step,
-        "machine": machine,
-        "interval": interval,
-        "last_started": started,
-        "last_finished": finished,
-        "last_error": "" if ok else error[:ERROR_CHARS],
-    }
-    try:
-        with transaction.atomic():  # a savepoint: a refused write must not poison a caller's
-            updated = LoopStatus.objects.filter(name=name).update(
-                **fields,
-                runs=F("runs") + 1,
-                consecutive_failures=0 if ok else F("consecutive_failures") + 1,
-                **({"last_ok": finished} if ok else {}),
-            )
-            if not updated:
-                LoopStatus.objects.create(
-                    name=name,
-                    **fields,
-                    runs=1,
-                    consecutive_failures=0 if ok else 1,
-                    last_ok=finished if ok else None,
-                )
-    except DatabaseError:
-        log.exception("could not record the status of %s", name)
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
-def forget_others(names: set[str]) -> None:
-    """Drop the rows of loops the agent no longer runs (a machine left Slurm, or is gone),
-    so they do not report stale forever."""
-    try:
-        with transaction.atomic():
-            LoopStatus.objects.exclude(name__in=names).delete()
-    except DatabaseError:
-        log.exception("could not forget the status of loops no longer run")
+def snapshot(now: datetime | None = None, loop: str | None = None) -> dict[str, Any]:
+    """Every unit (loop on target) and the live agents, as plain data."""
+    now = now or timezone.now()
+    rows = LoopStatus.objects.all()
+    if loop:
+        rows = rows.filter(loop=loop)
+    units = [
+        {
+            "loop": row.loop,
+            "target": row.target,
+            "healthy": row.healthy(now),
+            "interval": row.interval,
+            "last_started": _iso(row.last_started),
+            "last_finished": _iso(row.last_finished),
+            "last_ok": _iso(row.last_ok),
+            "last_error": row.last_error,
+            "runs": row.runs,
+            "consecutive_failures": row.consecutive_failures,
+            "next_due": _iso(row.next_due),
+            "lease_holder": row.lease_holder if row.leased(now) else "",
+            "lease_expires": _iso(row.lease_expires) if row.leased(now) else None,
+            "expired_lease_of": row.lease_holder if not row.leased(now) else "",
+            "takeovers": row.takeovers,
+        }
+        for row in rows
+    ]
+    agents = [
+        {
+            "identity": agent.identity,
+            "host": agent.host,
+            "pid": agent.pid,
+            "started": _iso(agent.started),
+            "last_seen": _iso(agent.last_seen),
+            "loops": [name for name in agent.loops.split(",") if name],
+        }
+        for agent in live_agents(now)
+    ]
+    return {"units": units, "agents": agents}

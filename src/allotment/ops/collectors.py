@@ -2,8 +2,8 @@
 
 Computed at scrape time rather than kept in process memory because the numbers belong to
 the database, not to a process: imports run from the CLI and the agent runs in its own
-process, and every web worker must report the same values. Three small grouped queries per
-scrape (import runs, quarantine, loop status), none over the job table itself.
+process, and every web worker must report the same values. Four small queries per scrape
+(import runs, quarantine, loop status, live agents), none over the job table itself.
 
 If the database cannot answer, the scrape still succeeds with allotment_ledger_up 0, so the
 process metrics keep flowing and the outage is itself visible.
@@ -104,23 +104,25 @@ def quarantine() -> list[Metric]:
 
 
 def loops() -> list[Metric]:
+    """One sample per unit of agent work (a loop on a target), and the live agents."""
+    from allotment.agent.leases import live_agents
     from allotment.agent.models import LoopStatus
 
-    labels = ["loop", "machine"]
+    labels = ["loop", "target"]
     families = {
         "started": GaugeMetricFamily(
             "allotment_agent_loop_last_run_timestamp_seconds",
-            "When the loop last started a run.",
+            "When the loop last started a run on the target.",
             labels=labels,
         ),
         "ok": GaugeMetricFamily(
             "allotment_agent_loop_last_success_timestamp_seconds",
-            "When the loop last succeeded (0: never).",
+            "When the loop last succeeded on the target (0: never).",
             labels=labels,
         ),
         "duration": GaugeMetricFamily(
             "allotment_agent_loop_last_duration_seconds",
-            "How long the loop's last run took.",
+            "How long the loop's last run on the target took.",
             labels=labels,
         ),
         "interval": GaugeMetricFamily(
@@ -138,13 +140,23 @@ def loops() -> list[Metric]:
             "1 if the loop succeeded within two of its intervals (plus a minute), else 0.",
             labels=labels,
         ),
+        "leased": GaugeMetricFamily(
+            "allotment_agent_loop_leased",
+            "1 if an agent holds the unit's lease now (its step is running), else 0.",
+            labels=labels,
+        ),
         "runs": CounterMetricFamily(
-            "allotment_agent_loop_runs", "Runs of the loop, recorded.", labels=labels
+            "allotment_agent_loop_runs", "Runs of the loop on the target, recorded.", labels=labels
+        ),
+        "takeovers": CounterMetricFamily(
+            "allotment_agent_loop_lease_takeovers",
+            "Leases taken over from an agent that let them expire (it died or hung).",
+            labels=labels,
         ),
     }
     now = timezone.now()
     for loop in LoopStatus.objects.all():
-        key = [loop.step, loop.machine]
+        key = [loop.loop, loop.target]
         families["started"].add_metric(key, _ts(loop.last_started))
         families["ok"].add_metric(key, _ts(loop.last_ok))
         duration = (
@@ -156,5 +168,11 @@ def loops() -> list[Metric]:
         families["interval"].add_metric(key, loop.interval)
         families["failures"].add_metric(key, loop.consecutive_failures)
         families["healthy"].add_metric(key, 1 if loop.healthy(now) else 0)
+        families["leased"].add_metric(key, 1 if loop.leased(now) else 0)
         families["runs"].add_metric(key, loop.runs)
-    return list(families.values())
+        families["takeovers"].add_metric(key, loop.takeovers)
+    agents = GaugeMetricFamily(
+        "allotment_agent_live_agents", "Agent processes that sent a heartbeat in the last minute."
+    )
+    agents.add_metric([], len(live_agents(now)))
+    return [*families.values(), agents]

@@ -5,7 +5,8 @@
 - migrations: "ok", "pending" (code and schema disagree: someone forgot `allot migrate`),
   or "unknown" (no database to ask). Loading the migration graph takes a fair fraction of a
   second, so it is asked once per process; a deploy that migrates restarts the processes.
-- agent: "ok" if every loop succeeded recently for its interval, "stale" if one has not,
+- agent: "ok" if every loop succeeded recently on every target for its interval (over all
+  agents: agent.LoopStatus holds one row per loop and target), "stale" if one has not,
   "absent" if no agent ever recorded a run (the embedded demo runs none: not a fault), or
   "unknown" (no database to ask).
 

@@ -21,7 +21,7 @@ def loop(name: str, succeeded_ago: timedelta, interval: float = 300) -> LoopStat
     step, machine = name.split(":")
     last = timezone.now() - succeeded_ago
     return LoopStatus.objects.create(
-        name=name, step=step, machine=machine, interval=interval,
+        loop=step, target=machine, interval=interval,
         last_started=last, last_finished=last, last_ok=last, runs=1,
     )  # fmt: skip
 
@@ -34,22 +34,22 @@ def test_without_an_agent_all_is_well(client, db):
 
 
 def test_an_agent_whose_loops_succeed_on_time_is_ok(client, db):
-    loop("sync:brecca", timedelta(minutes=20), interval=900)
-    loop("pull:brecca", timedelta(minutes=4))
+    loop("slurm.sync:brecca", timedelta(minutes=20), interval=900)
+    loop("slurm.pull:brecca", timedelta(minutes=4))
     status, body = healthz(client)
     assert (status, body["status"], body["checks"]["agent"]) == (200, "ok", "ok")
 
 
 def test_a_loop_that_has_not_succeeded_for_two_intervals_is_stale(client, db):
-    loop("sync:brecca", timedelta(minutes=1), interval=900)
-    loop("pull:brecca", timedelta(minutes=12))  # every 5 minutes, last 12 minutes ago
+    loop("slurm.sync:brecca", timedelta(minutes=1), interval=900)
+    loop("slurm.pull:brecca", timedelta(minutes=12))  # every 5 minutes, last 12 minutes ago
     status, body = healthz(client)
     assert (status, body["status"], body["checks"]["agent"]) == (200, "degraded", "stale")
 
 
 def test_a_loop_that_never_succeeded_is_stale(client, db):
     LoopStatus.objects.create(
-        name="pull:brecca", step="pull", machine="brecca", interval=300,
+        loop="slurm.pull", target="brecca", interval=300,
         last_started=timezone.now(), last_error="slurmdbd down", consecutive_failures=1,
     )  # fmt: skip
     status, body = healthz(client)

@@ -12,8 +12,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
 
-from allotment.agent.loops import Agent
-from allotment.agent.tests.test_loops import slurm_machines
+from allotment.agent.models import LoopStatus
+from allotment.agent.tests.test_loops import slurm_agent, slurm_machines
 from allotment.ops import collectors
 from allotment.ops.middleware import RequestMetricsMiddleware
 from allotment.usage.models import ImportRun, QuarantinedRecord
@@ -112,10 +112,11 @@ def test_the_agents_loops_are_reported_after_a_tick(client, example):
     def unreachable(machine):
         raise RuntimeError("slurmdbd down")
 
-    Agent(sync=lambda machine: {}, pull=unreachable).tick()
+    agent = slurm_agent(lambda machine: {}, unreachable)
+    agent.tick()
     samples = scrape(client)
-    sync = {"loop": "sync", "machine": "brecca"}
-    pull = {"loop": "pull", "machine": "brecca"}
+    sync = {"loop": "slurm.sync", "target": "brecca"}
+    pull = {"loop": "slurm.pull", "target": "brecca"}
     assert value(samples, "allotment_agent_loop_healthy", **sync) == 1
     assert value(samples, "allotment_agent_loop_healthy", **pull) == 0
     assert value(samples, "allotment_agent_loop_consecutive_failures", **pull) == 1
@@ -124,6 +125,29 @@ def test_the_agents_loops_are_reported_after_a_tick(client, example):
     last_ok = value(samples, "allotment_agent_loop_last_success_timestamp_seconds", **sync)
     assert abs(last_ok - timezone.now().timestamp()) < 60
     assert value(samples, "allotment_agent_loop_last_success_timestamp_seconds", **pull) == 0
+    assert value(samples, "allotment_agent_loop_leased", **sync) == 0
+    assert value(samples, "allotment_agent_loop_lease_takeovers_total", **sync) == 0
+    assert value(samples, "allotment_agent_live_agents") == 1  # it ticked: it is alive
+    agent.shutdown()
+    assert value(scrape(client), "allotment_agent_live_agents") == 0
+
+
+def test_leases_held_and_taken_over_are_reported(client, example):
+    now = timezone.now()
+    LoopStatus.objects.create(
+        loop="slurm.sync", target="brecca", interval=900, takeovers=2,
+        lease_holder="h:1:ab", lease_expires=now + timedelta(seconds=60),
+    )  # fmt: skip
+    LoopStatus.objects.create(
+        loop="slurm.sync", target="tango", interval=900,
+        lease_holder="h:2:cd", lease_expires=now - timedelta(seconds=1),
+    )  # fmt: skip
+    samples = scrape(client)
+    brecca = {"loop": "slurm.sync", "target": "brecca"}
+    tango = {"loop": "slurm.sync", "target": "tango"}
+    assert value(samples, "allotment_agent_loop_leased", **brecca) == 1
+    assert value(samples, "allotment_agent_loop_leased", **tango) == 0  # expired: free
+    assert value(samples, "allotment_agent_loop_lease_takeovers_total", **brecca) == 2
 
 
 def test_a_database_outage_still_scrapes_with_the_ledger_down(client, db, monkeypatch):
