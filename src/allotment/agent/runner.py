@@ -314,6 +314,7 @@ class Agent:
             self.heartbeat.stop()
             self.heartbeat = None
             self.shutdown()
+            connection.close()
 
     def shutdown(self) -> None:
         try:
@@ -321,4 +322,3 @@ class Agent:
             leases.withdraw(self.identity)
         except DatabaseError:
             log.exception("could not withdraw the agent %s", self.identity)
-        connection.close()
