@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import admin_tools, auth, dashboard, explorer, people, projects
+from .views import admin_tools, agent, auth, dashboard, explorer, people, projects
 
 app_name = "web"
 urlpatterns = [
@@ -19,4 +19,5 @@ urlpatterns = [
     path("usage/export.csv", explorer.explorer_csv, name="explorer-csv"),
     path("manage/grants/new/", admin_tools.grant_create, name="grant-create"),
     path("manage/audit/", admin_tools.audit_log, name="audit-log"),
+    path("manage/agent/", agent.agent_status, name="agent-status"),
 ]
