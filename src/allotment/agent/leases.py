@@ -47,7 +47,6 @@ from typing import IO
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Case, F, Q, Value, When
 
 from .models import AgentProcess, LoopStatus
 
@@ -66,20 +65,65 @@ def new_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def _at(moment: datetime | None):
+    """A datetime as the database backend stores it (SQLite: naive UTC text)."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _execute(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(table=LoopStatus._meta.db_table), params)
+        return cursor.rowcount
+
+
+# Raw SQL for the two statements every step runs: building them through the ORM cost more
+# than the round trips themselves (about 0.5 ms a step); on PostgreSQL they are prepared
+# once per connection.
+CLAIM = """
+    UPDATE {table} SET lease_holder = %s, lease_expires = %s,
+           takeovers = takeovers + CASE WHEN lease_holder = '' THEN 0 ELSE 1 END
+     WHERE id = %s AND runs = %s
+       AND (lease_holder = '' OR lease_expires IS NULL OR lease_expires < %s)
+"""
+FINISH = """
+    UPDATE {table} SET "interval" = %s, next_due = %s, last_started = %s, last_finished = %s,
+           last_error = %s, runs = runs + 1,
+           consecutive_failures = CASE WHEN %s THEN 0 ELSE consecutive_failures + 1 END,
+           last_ok = CASE WHEN %s THEN %s ELSE last_ok END,
+           seen_change = CASE WHEN %s THEN %s ELSE seen_change END,
+           lease_holder = '', lease_expires = NULL
+     WHERE id = %s AND lease_holder = %s
+"""
+
+
 def claim(row: LoopStatus, holder: str, lease: float, now: float | None = None) -> bool:
     """Take the unit if nobody holds it (or the holder let it expire) and it was not run
     since `row` was read; True if this agent holds it now."""
     now_at = utc(time.time() if now is None else now)
-    taken = (
-        LoopStatus.objects.filter(pk=row.pk, runs=row.runs)
-        .filter(Q(lease_holder="") | Q(lease_expires__lt=now_at) | Q(lease_expires=None))
-        .update(
-            lease_holder=holder,
-            lease_expires=now_at + timedelta(seconds=lease),
-            takeovers=F("takeovers") + Case(When(lease_holder="", then=Value(0)), default=1),
-        )
-    )
-    return taken == 1
+    expires = now_at + timedelta(seconds=lease)
+    return _execute(CLAIM, [holder, _at(expires), row.pk, row.runs, _at(now_at)]) == 1
+
+
+def finish(
+    pk: int,
+    holder: str,
+    *,
+    interval: float,
+    next_due: datetime,
+    started: datetime,
+    finished: datetime,
+    error: str,
+    ok: bool,
+    seen_change: int | None,
+) -> bool:
+    """Record a run's outcome, schedule the next and give the lease back, in one UPDATE;
+    False if `holder` no longer held the lease. `seen_change` None leaves it as it was."""
+    params = [
+        interval, _at(next_due), _at(started), _at(finished), error,
+        ok, ok, _at(finished), seen_change is not None, seen_change or 0,
+        pk, holder,
+    ]  # fmt: skip
+    return _execute(FINISH, params) == 1
 
 
 def renew(pk: int, holder: str, lease: float) -> bool:

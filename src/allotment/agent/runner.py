@@ -18,11 +18,11 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any
 
 from auditlog.models import LogEntry
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F
 
 from . import leases, registry
 from .context import as_agent
@@ -222,7 +222,8 @@ class Agent:
             if self.heartbeat is not None:
                 self.heartbeat.unit = None
         try:
-            with transaction.atomic():  # a savepoint: a refused write must not poison a caller's
+            # In a caller's transaction, a savepoint: a refused write must not poison it.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 if not self._complete(loop, row, now, started, clock(), error, seen):
                     log.warning("%s on %s: lease was taken over", loop.name, row.target)
         except DatabaseError:
@@ -242,23 +243,18 @@ class Agent:
         """Record the outcome, schedule the next run and give the lease back, in one UPDATE;
         False if this agent no longer held the lease."""
         ok = error is None
-        fields: dict[str, Any] = {
-            "interval": loop.interval,
-            "next_due": utc(now + loop.interval),
-            "last_started": utc(started),
-            "last_finished": utc(finished),
-            "last_error": "" if ok else error[:ERROR_CHARS],
-            "runs": F("runs") + 1,
-            "consecutive_failures": 0 if ok else F("consecutive_failures") + 1,
-            "lease_holder": "",
-            "lease_expires": None,
-        }
-        if ok:
-            fields["last_ok"] = utc(finished)
-            if loop.on_ledger_change:  # a failed run stays due for the change it missed
-                fields["seen_change"] = seen
-        updated = LoopStatus.objects.filter(pk=row.pk, lease_holder=self.identity).update(**fields)
-        return updated == 1
+        return leases.finish(
+            row.pk,
+            self.identity,
+            interval=loop.interval,
+            next_due=utc(now + loop.interval),
+            started=utc(started),
+            finished=utc(finished),
+            error="" if ok else error[:ERROR_CHARS],
+            ok=ok,
+            # a failed run stays due for the ledger change it missed
+            seen_change=seen if ok and loop.on_ledger_change else None,
+        )
 
     @staticmethod
     def _report(loop: Loop, row: LoopStatus, error: str | None, result: Any) -> dict:
