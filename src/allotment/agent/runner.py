@@ -17,8 +17,8 @@ import dataclasses
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from auditlog.models import LogEntry
@@ -288,29 +288,41 @@ class Agent:
         """Tick every `interval` seconds until SIGTERM/SIGINT; then give back what this
         agent holds and withdraw its heartbeat row. SIGKILL needs none of this: leases
         expire and the heartbeat row goes stale."""
-        stopping = []
 
         def stop(signum, frame):
-            stopping.append(signum)
             raise KeyboardInterrupt
 
         previous = signal.signal(signal.SIGTERM, stop)
-        every = max(0.1, min(20.0, min((loop.lease for loop in self.loops), default=60) / 3))
-        self.heartbeat = leases.Heartbeat(self.identity, every).start()
         try:
-            while True:
-                close_old_connections()
-                for item in self.tick():
-                    report(item)
-                time.sleep(interval)
+            with self.beating():
+                while True:
+                    close_old_connections()
+                    for item in self.tick():
+                        report(item)
+                    time.sleep(interval)
         except KeyboardInterrupt:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+            connection.close()
+
+    def run_once(self) -> list[dict]:
+        """One pass, as `allot agent run --once`: with the heartbeat (a sync may outlast
+        its lease), and withdrawn after."""
+        with self.beating():
+            return self.tick()
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Run the heartbeat thread meanwhile; shut down (release, withdraw) after."""
+        every = max(0.1, min(20.0, min((loop.lease for loop in self.loops), default=60) / 3))
+        self.heartbeat = leases.Heartbeat(self.identity, every).start()
+        try:
+            yield
+        finally:
             self.heartbeat.stop()
             self.heartbeat = None
             self.shutdown()
-            connection.close()
 
     def shutdown(self) -> None:
         try:

@@ -87,10 +87,7 @@ class Command(AllotCommand):
         except (leases.AnotherAgent, LookupError) as e:
             fail(str(e))
         if once:
-            try:
-                done = agent.tick()
-            finally:
-                agent.shutdown()
+            done = agent.run_once()
             if as_json:
                 return emit_json(done)
             for item in done:
