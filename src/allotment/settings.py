@@ -295,6 +295,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "usage.quarantinedrecord",
     # The agent's loop health: bookkeeping, rewritten every few minutes.
     "agent.loopstatus",
+    "agent.agentprocess",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
 # Secrets: the log records that one changed, as "(changed)", and no part of its value

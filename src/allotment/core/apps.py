@@ -7,3 +7,10 @@ class CoreConfig(AppConfig):
     name = "allotment.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from allotment.agent.registry import register
+
+        from .loops import STATES
+
+        register(STATES)

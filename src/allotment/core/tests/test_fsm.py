@@ -291,3 +291,27 @@ def test_an_event_of_another_machine_is_refused_even_under_a_declared_name(serve
     with pytest.raises(ValueError, match="NodeStates declares no event 'provision'"):
         fsm.move(server, Other.provision)
     assert fields(server)[0] == "available"
+
+
+def test_the_agents_loop_recovers_only_steps_of_agents_that_are_gone_and_sweeps(server):
+    from allotment.agent.models import AgentProcess
+    from allotment.agent.registry import get
+    from allotment.core.loops import settle_states
+
+    assert get("fsm.settle").atomic  # registered by core's AppConfig, run by `allot agent`
+    now = timezone.now()
+    AgentProcess.objects.create(identity="agent-live", host="h", pid=1, started=now, last_seen=now)
+    inside_step(server, owner="agent-gone")
+    busy = Server.objects.create(name="n2")
+    fsm.move(busy, NodeStates.inspect)
+    inside_step(busy, owner="agent-live")
+    late = Server.objects.create(name="n3")
+    fsm.move(late, NodeStates.inspect)
+    fsm.move(late, NodeStates.provision)
+    Server.objects.filter(pk=late.pk).update(
+        state_changed_at=timezone.now() - timedelta(minutes=31)
+    )
+    assert settle_states(Server) == {"recovered": 1, "timed_out": 1}
+    assert fields(server)[0] == "provision_failed" and "(agent-gone)" in fields(server)[2]
+    assert fields(busy) == ("provisioning", "in_service", "", "deploy", "agent-live")
+    assert fields(late)[0] == "provision_failed"
