@@ -112,7 +112,6 @@ class Agent:
                 done.extend(self._run_loop(loop, now, clock))
             except DatabaseError:
                 log.exception("loop %s: the database refused its bookkeeping", loop.name)
-        self._forget_unknown_loops()
         return done
 
     def _keep_alive(self) -> None:
@@ -120,6 +119,7 @@ class Agent:
             if not self._announced:
                 leases.announce(self.identity, [loop.name for loop in self.loops])
                 self._announced = True
+                self._forget_unknown_loops()  # what this process knows cannot change later
             else:
                 leases.touch(self.identity)
         except DatabaseError:
@@ -274,9 +274,12 @@ class Agent:
         return ran
 
     def _forget_unknown_loops(self) -> None:
-        """Drop the rows of loops no agent runs any more (an app removed), unless leased."""
+        """Drop the rows of loops no agent runs any more (an app removed), unless leased.
+        Loops another live agent announces are kept: during a rolling upgrade an older agent
+        must not erase the schedule and health of a newer one's loops."""
         try:
-            known = [loop.name for loop in registry.loops()] + [loop.name for loop in self.loops]
+            known = {loop.name for loop in registry.loops()} | {loop.name for loop in self.loops}
+            known |= {name for agent in leases.live_agents() for name in agent.loops.split(",")}
             now = utc(time.time())
             LoopStatus.objects.exclude(loop__in=known).exclude(lease_expires__gt=now).delete()
         except DatabaseError:

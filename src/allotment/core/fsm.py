@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -500,9 +500,11 @@ def recover(
     model: type[Stateful],
     *,
     owner: str | None = None,
+    exclude_owners: Collection[str] = (),
     observe: Callable[[Stateful], Observed] | None = None,
 ) -> list[tuple[Stateful, Observed]]:
-    """Settle the steps an agent was inside when it died (all owners', or `owner`'s).
+    """Settle the steps an agent was inside when it died (all owners', or `owner`'s, less
+    those of `exclude_owners`: agents still alive, which are inside their steps).
 
     With `observe`, the engine decides: still going, done, or failed. Without it, or when it
     says failed, the object moves to its failed state with a reason naming the step. A hook
@@ -513,6 +515,8 @@ def recover(
     rows = model._base_manager.filter(state__in=transitional).exclude(step="")
     if owner is not None:
         rows = rows.filter(step_owner=owner)
+    if exclude_owners:
+        rows = rows.exclude(step_owner__in=exclude_owners)
     settled = []
     for obj in rows.order_by("pk"):
         step, who, state = obj.step, obj.step_owner, obj.state

@@ -18,10 +18,6 @@ from allotment.agent.registry import Loop
 from . import fsm
 
 
-def stateful_models() -> list:
-    return fsm.stateful_models()
-
-
 def model_label(model) -> str:
     return model._meta.label_lower
 
@@ -31,16 +27,8 @@ def settle_states(model) -> dict:
     from allotment.agent.leases import live_agents
 
     live = {agent.identity for agent in live_agents()}
-    owners = (
-        model._base_manager.exclude(step="")
-        .exclude(step_owner__in=live)
-        .values_list("step_owner", flat=True)
-        .distinct()
-    )
     observe = getattr(model, "observe_step", None)
-    recovered = []
-    for owner in list(owners):
-        recovered += fsm.recover(model, owner=owner, observe=observe)
+    recovered = fsm.recover(model, exclude_owners=live, observe=observe)
     swept = fsm.sweep(model)
     return {"recovered": len(recovered), "timed_out": len(swept)}
 
@@ -48,7 +36,7 @@ def settle_states(model) -> dict:
 STATES = Loop(
     name="fsm.settle",
     interval=60,
-    targets=stateful_models,
+    targets=fsm.stateful_models,
     key=model_label,
     step=settle_states,
     lease=120,
