@@ -27,6 +27,7 @@ from allotment.grants import services as grants
 from allotment.grants.models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
 from allotment.groups import services as groups
 from allotment.groups.models import Group, GroupMember
+from allotment.people import addresses
 from allotment.people.models import Person
 from allotment.projects import services as projects
 from allotment.projects.models import Project, ProjectMembership
@@ -166,11 +167,12 @@ def _vouch_for_email(serializer) -> None:
     if email is not None and instance is not None:
         # Only a changed address is vouched for: a PUT sends the whole record back, and an
         # unverified email it merely repeats stays unverified.
-        if Person.objects.normalize_email(email.strip()) != instance.email:
+        if addresses.canonical(email) != instance.email:
             instance.set_email(email, verified=True)
-            serializer.validated_data["email"] = instance.email
+        serializer.validated_data["email"] = instance.email  # stored in canonical form
     elif email is not None:
-        serializer.validated_data["email_verified"] = bool(email.strip())
+        serializer.validated_data["email"] = addresses.canonical(email)
+        serializer.validated_data["email_verified"] = bool(serializer.validated_data["email"])
 
 
 # Projects and memberships -------------------------------------------------------------

@@ -176,3 +176,17 @@ def test_a_staff_member_may_not_change_a_superuser(example):
     # A staff member still manages everyone else.
     response = client.patch("/api/people/bob/", {"is_locked": True}, format="json")
     assert response.status_code == 200, response.json()
+
+
+def test_a_put_repeating_an_unverified_address_with_a_unicode_domain_leaves_it_unverified(admin):
+    bob = Person.objects.get(username="bob")
+    bob.set_email("bob@münchen.example", verified=False)
+    bob.save()
+    stored = Person.objects.get(username="bob").email
+    assert stored == "bob@xn--mnchen-3ya.example"
+    response = admin.patch(
+        "/api/people/bob/", {"email": "bob@MÜNCHEN.example", "first_name": "Rob"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    bob.refresh_from_db()
+    assert (bob.email, bob.email_verified, bob.first_name) == (stored, False, "Rob")
