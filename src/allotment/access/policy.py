@@ -42,11 +42,25 @@ def signed_in(person) -> bool:
     )
 
 
+def require_may_act(person, doing: str) -> None:
+    """Refuse a workflow step to someone who may not act at all (locked, inactive, expired).
+
+    Their session should be gone already (the sign-in backends refuse them); the steps do
+    not rely on it."""
+    from django.core.exceptions import PermissionDenied
+
+    if not signed_in(person):
+        raise PermissionDenied(
+            f"{person} may not {doing}: only a signed-in person who is active, not locked and "
+            "not past their expiry date may."
+        )
+
+
 def is_site_admin(person) -> bool:
     return signed_in(person) and (person.is_superuser or person.is_staff)
 
 
-def _may_act() -> Q:
+def may_act_q() -> Q:
     """signed_in() as a condition on Person rows (every stored person is authenticated)."""
     return Q(is_active=True, is_locked=False) & unexpired()
 
@@ -55,7 +69,7 @@ def site_admins() -> QuerySet:
     """The people is_site_admin() names, by username."""
     from allotment.people.models import Person
 
-    return Person.objects.filter(_may_act(), Q(is_superuser=True) | Q(is_staff=True)).order_by(
+    return Person.objects.filter(may_act_q(), Q(is_superuser=True) | Q(is_staff=True)).order_by(
         "username"
     )
 
@@ -138,9 +152,12 @@ def led_institute_ids(person) -> frozenset[int]:
     led = led_project_ids(person)
     if not led:
         return frozenset()
-    return frozenset(
-        Project.objects.filter(pk__in=led, parent__isnull=True).values_list("pk", flat=True)
-    )
+
+    def compute():
+        roots = Project.objects.filter(pk__in=led, parent__isnull=True)
+        return frozenset(roots.values_list("pk", flat=True))
+
+    return _cache(person, "led_institutes", compute)
 
 
 def _filter_ids(queryset: QuerySet, ids: frozenset[int] | None, field: str) -> QuerySet:
@@ -249,7 +266,7 @@ def member_managers(project: Project | int) -> QuerySet:
     roles = ProjectMembership.objects.filter(
         Q(project_id__in=above, is_leader=True) | Q(project_id=_pk(project), is_supervisor=True)
     )
-    return Person.objects.filter(_may_act(), pk__in=roles.values("person_id")).order_by("username")
+    return Person.objects.filter(may_act_q(), pk__in=roles.values("person_id")).order_by("username")
 
 
 def can_lead(person, project: Project | int) -> bool:
@@ -381,14 +398,8 @@ def person_fields_refusal(person, other: Person, fields) -> str | None:
     return f"You may not change the field{plural} {', '.join(refused)}: {why}"
 
 
-def can_edit_person(person, other: Person | int) -> bool:
+def can_edit_person(person, other: Person) -> bool:
     """Whether `person` may write any field of `other` (person_fields says which)."""
-    from allotment.people.models import Person
-
-    if not isinstance(other, Person):
-        other = Person.objects.filter(pk=other).first()
-        if other is None:
-            return False
     return person_fields(person, other) != frozenset()
 
 

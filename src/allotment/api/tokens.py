@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -13,16 +12,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from allotment.core.compiled import CompiledQuery
+from allotment.core.tokens import hash_token
 from allotment.core.validation import save_validated
 
 from .models import ApiToken
 
 # last_used is written at most this often per token, so a busy script costs no write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

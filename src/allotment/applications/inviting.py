@@ -7,19 +7,19 @@ salt, no slow hash): the token is random, not a password someone chose.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import date, timedelta
 
 from auditlog.context import set_actor
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from allotment.access import policy
+from allotment.core.tokens import hash_token
 from allotment.core.validation import save_validated
 from allotment.people import addresses
 from allotment.people import email as email_check
@@ -42,10 +42,6 @@ class AddressTaken(ValidationError):
 def invitation_days() -> int:
     """How long a link works: ALLOTMENT_INVITATION_DAYS (settings.py reads it, default 14)."""
     return settings.ALLOTMENT_INVITATION_DAYS
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def describe(invitation: Invitation) -> str:
@@ -183,19 +179,9 @@ def _accept(invitation: Invitation, person) -> ProjectMembership:
     return membership
 
 
-def _may_act(person) -> None:
-    """Defence in depth: a locked, inactive or expired person's session should already be
-    gone (the sign-in backends refuse them), but the step refuses them too."""
-    if not policy.signed_in(person):
-        raise PermissionDenied(
-            f"{person} may not accept invitations: only a signed-in person who is active, "
-            "not locked and not past their expiry date may."
-        )
-
-
 def accept(token: str, person) -> ProjectMembership:
     """A signed-in person accepts: they become a member. Accepting twice is refused."""
-    _may_act(person)
+    policy.require_may_act(person, "accept invitations")
     with transaction.atomic():
         return _accept(_claim(token), person)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
@@ -52,11 +52,7 @@ def request_to_join(person, project: Project, message: str = "") -> JoinRequest:
     request for the project, or the project is inactive or an institute; refused
     (PermissionDenied) when the person may not act at all (locked, inactive, expired):
     their session should be gone already, this step does not rely on it."""
-    if not policy.signed_in(person):
-        raise PermissionDenied(
-            f'{person} may not ask to join project "{project.pid}": only a signed-in person '
-            "who is active, not locked and not past their expiry date may."
-        )
+    policy.require_may_act(person, f'ask to join project "{project.pid}"')
     try:
         with transaction.atomic():
             request = save_validated(

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from allotment.access import policy
-from allotment.people.models import Person, unexpired
+from allotment.people.models import Person
 from allotment.projects.models import Project
 
 
@@ -74,11 +74,7 @@ def member_managers(project: Project):
 
 def institute_leaders(institute: Project):
     people = Person.objects.filter(
-        unexpired(),
-        memberships__project=institute,
-        memberships__is_leader=True,
-        is_active=True,
-        is_locked=False,
+        policy.may_act_q(), memberships__project=institute, memberships__is_leader=True
     ).order_by("username")
     return people if people.exists() else site_admins()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -54,11 +54,7 @@ def apply(
     """Apply for a new project; refused at once when the pid could never be created, and
     (PermissionDenied) when the applicant may not act at all (locked, inactive, expired):
     their session should be gone already, this step does not rely on it."""
-    if not policy.signed_in(applicant):
-        raise PermissionDenied(
-            f'{applicant} may not apply for project "{pid}": only a signed-in person who is '
-            "active, not locked and not past their expiry date may."
-        )
+    policy.require_may_act(applicant, f'apply for project "{pid}"')
     try:
         with transaction.atomic():
             application = save_validated(

@@ -12,17 +12,17 @@ set`): Person.set_email(..., verified=True).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from allotment.access import policy
 from allotment.applications import mail
+from allotment.core.tokens import hash_token
 
 from . import addresses
 from .models import EmailChange, Person
@@ -33,17 +33,8 @@ CHANGE_VALID = timedelta(hours=48)
 MAX_REQUESTS_PER_DAY = 5
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _when(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _may_act(person) -> None:
-    if not policy.signed_in(person):
-        raise PermissionDenied("Only a signed-in, active person may change their email.")
 
 
 def pending(person: Person) -> EmailChange | None:
@@ -61,7 +52,7 @@ def request_change(person: Person, email: str) -> tuple[EmailChange, str]:
     """Ask to change the person's email; returns the request and its token.
 
     The token travels only in the email to the new address; callers must not show it."""
-    _may_act(person)
+    policy.require_may_act(person, "change their email")
     email = addresses.canonical(email)
     if not email:
         raise ValidationError({"email": "Give the new email address."})
@@ -79,7 +70,7 @@ def request_confirmation(person: Person) -> tuple[EmailChange, str]:
     whoever invited them): the same link and confirmation as a change, to that address.
 
     The token travels only in the email; callers must not show it."""
-    _may_act(person)
+    policy.require_may_act(person, "change their email")
     if not person.email:
         raise ValidationError({"email": f"{person.username} has no email to confirm."})
     return _request(person, addresses.canonical(person.email), "email_confirm")
@@ -148,7 +139,7 @@ def refusal(change: EmailChange | None, person) -> str | None:
 def confirm(token: str, person: Person) -> Person:
     """The signed-in person confirms with the link's token: the new email is theirs and
     verified. The old address is told, so a change nobody expected does not go unseen."""
-    _may_act(person)
+    policy.require_may_act(person, "change their email")
     with transaction.atomic():
         found = find(token)
         change = (

@@ -111,7 +111,8 @@ class LedgerOIDCBackend(OIDCAuthenticationBackend):
                 who,
             )
             return people.none()
-        return addresses.matching(people.filter(email_verified=True), email)
+        # The one holder found above, verified: no second lookup of the address.
+        return people.filter(username=holders[0][0]) if holders else people.none()
 
     def create_user(self, claims: dict):
         """Never: an unknown identity does not become a person by signing in."""
