@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import UsageError
 
-from allotment.cli.options import usage_line
+from allotment.cli.options import OPEN, usage_line
 from allotment.core.numbers import plain
 from allotment.core.validation import error_messages
 
@@ -103,11 +103,12 @@ def emit_object(data: dict[str, Any], as_json: bool, message: str | None = None)
 
 def changes_given(**options: Any) -> dict[str, Any]:
     """The options a `set` command was given (None means not given): `set` changes those
-    and nothing else. Given none, it is bad usage, not a silent success."""
+    and nothing else. Given none, it is bad usage, not a silent success. An end date given
+    as `open` (options.OPEN) clears the field."""
     changes = {field: value for field, value in options.items() if value is not None}
     if not changes:
         raise UsageError("Nothing to change: give at least one option to set (see --help).")
-    return changes
+    return {field: None if value is OPEN else value for field, value in changes.items()}
 
 
 def cli_actor():

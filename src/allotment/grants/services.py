@@ -11,8 +11,7 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from allotment.core.numbers import plain
-from allotment.core.validation import save_validated
-from allotment.resources.services import apply_changes, refuse_taken_name
+from allotment.core.validation import apply_changes, get_named, refuse_taken_name, save_validated
 
 from .models import Allocation, AllocationPeriod, AllocationPool, Grant, Scheme
 
@@ -155,10 +154,7 @@ PERIOD_FIELDS = ("name", "start", "end")
 
 
 def get_scheme(name: str) -> Scheme:
-    scheme = Scheme.objects.filter(name=name).first()
-    if scheme is None:
-        raise ValidationError(f'There is no scheme "{name}".')
-    return scheme
+    return get_named(Scheme.objects, "scheme", name)
 
 
 def create_scheme(name: str, **fields) -> Scheme:
@@ -183,10 +179,7 @@ def scheme_dict(scheme: Scheme) -> dict:
 
 
 def get_period(name: str) -> AllocationPeriod:
-    period = AllocationPeriod.objects.filter(name=name).first()
-    if period is None:
-        raise ValidationError(f'There is no allocation period "{name}".')
-    return period
+    return get_named(AllocationPeriod.objects, "allocation period", name)
 
 
 def create_period(name: str, start: date, end: date) -> AllocationPeriod:

@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
 
-from allotment.core.validation import save_validated
+from allotment.core.validation import apply_changes, get_named, refuse_taken_name, save_validated
 
 from .models import Machine, MachineCategory, Resource, ResourcePool
 
@@ -33,36 +32,11 @@ POOL_FIELDS = ("name", "units", "aggregation", "metric", "unit_size", "descripti
 RESOURCE_FIELDS = ("name", "quantity", "scaling_factor")
 
 
-def apply_changes(obj: models.Model, allowed: tuple[str, ...], changes: dict[str, Any]):
-    """Set only the fields named in `changes`, then validate and save (audited as one
-    update); a field outside `allowed` is a programming error, not a user's."""
-    unknown = set(changes) - set(allowed)
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no settable field(s) {sorted(unknown)}")
-    for field, value in changes.items():
-        setattr(obj, field, value)
-    return save_validated(obj)
-
-
-def refuse_taken_name(model: type[models.Model], noun: str, name: str, obj=None) -> None:
-    """Refuse a taken name in words naming the object (Django's own message names only the
-    model and field)."""
-    taken = model.objects.filter(name=name)
-    if obj is not None and obj.pk is not None:
-        taken = taken.exclude(pk=obj.pk)
-    if taken.exists():
-        article = "an" if noun[0] in "aeiou" else "a"
-        raise ValidationError({"name": f'There is already {article} {noun} named "{name}".'})
-
-
 # Machine categories -------------------------------------------------------------------
 
 
 def get_category(name: str) -> MachineCategory:
-    category = MachineCategory.objects.filter(name=name).first()
-    if category is None:
-        raise ValidationError(f'There is no machine category "{name}".')
-    return category
+    return get_named(MachineCategory.objects, "machine category", name)
 
 
 def create_category(name: str, description: str = "") -> MachineCategory:
@@ -80,10 +54,7 @@ def update_category(category: MachineCategory, **changes: Any) -> MachineCategor
 
 
 def get_machine(name: str) -> Machine:
-    machine = Machine.objects.select_related("category").filter(name=name).first()
-    if machine is None:
-        raise ValidationError(f'There is no machine "{name}".')
-    return machine
+    return get_named(Machine.objects.select_related("category"), "machine", name)
 
 
 def create_machine(name: str, category: MachineCategory, **fields: Any) -> Machine:
@@ -120,10 +91,7 @@ def machine_dict(machine: Machine) -> dict:
 
 
 def get_pool(name: str) -> ResourcePool:
-    pool = ResourcePool.objects.filter(name=name).first()
-    if pool is None:
-        raise ValidationError(f'There is no resource pool "{name}".')
-    return pool
+    return get_named(ResourcePool.objects, "resource pool", name)
 
 
 def create_pool(name: str, units: str, **fields: Any) -> ResourcePool:

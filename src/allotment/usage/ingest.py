@@ -84,6 +84,11 @@ class UnknownMachine(ImportFailed):
             "(--create-missing creates it)"
         )
 
+    @classmethod
+    def named(cls, name: str) -> "UnknownMachine":
+        """The refusal for `name`, listing the machines (read only when refusing)."""
+        return cls(name, list(Machine.objects.order_by("name").values_list("name", flat=True)))
+
 
 def not_gzip(path: Path, error: Exception) -> ImportFailed:
     """A .gz file that is not gzip, or is cut short, as one line naming the file."""
@@ -440,8 +445,7 @@ def import_job_file(path: Path, options: Options, progress=None) -> Summary:
     with transaction.atomic():
         machine = find_machine(options.machine, options, summary) if options.machine else None
         if machine is None:
-            names = list(Machine.objects.order_by("name").values_list("name", flat=True))
-            raise UnknownMachine(options.machine or "", names)
+            raise UnknownMachine.named(options.machine or "")
         machine_name = machine.name
         known = known_jobs(machine)
         resolver = Resolver(machine, options, summary)
@@ -553,10 +557,9 @@ def import_files(
         raise ImportFailed(f'Unknown format "{options.format}"; use one of {", ".join(FORMATS)}.')
     if options.format != "storage-csv" and not options.machine:
         raise ImportFailed("--machine NAME is needed: the machine these jobs ran on.")
-    if options.machine and not options.create_missing:
-        names = list(Machine.objects.order_by("name").values_list("name", flat=True))
-        if options.machine not in names:
-            raise UnknownMachine(options.machine, names)
+    known = Machine.objects.filter(name=options.machine)
+    if options.machine and not options.create_missing and not known.exists():
+        raise UnknownMachine.named(options.machine)
     paths = list(paths)
     total = Summary()
     run = ImportRun.objects.create(

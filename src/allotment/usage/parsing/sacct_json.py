@@ -152,7 +152,6 @@ def parse(
                 cores = _num((job.get("required") or {}).get("CPUs")) or 0
             field = "tres.allocated"
             nodes = allocated or _tres(job, "node") or 0
-            field = "tres.allocated"
             memory = _megabytes(_tres(job, "mem"))
         except Malformed as e:
             yield Invalid(job_id, where, str(e), {"index": index, "job": job})

@@ -12,12 +12,11 @@ from allotment.cli.output import (
     JsonOption,
     emit_json,
     emit_table,
-    fail,
     handles_errors,
     say,
 )
-from allotment.grants.models import Grant, Scheme
-from allotment.grants.services import create_grant
+from allotment.grants.models import Grant
+from allotment.grants.services import create_grant, get_scheme
 from allotment.projects.services import get_project
 
 
@@ -69,12 +68,9 @@ class Command(AllotCommand):
         description: Annotated[str, typer.Option()] = "",
     ):
         """Record a grant to a project under a scheme."""
-        scheme_obj = Scheme.objects.filter(name=scheme).first()
-        if scheme_obj is None:
-            fail(f'There is no scheme "{scheme}".')
         grant = create_grant(
             get_project(pid),
-            scheme_obj,
+            get_scheme(scheme),
             begins,
             expires,
             awarded=awarded,

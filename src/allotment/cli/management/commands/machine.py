@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from django_typer.management import command
 
-from allotment.cli.options import JSON_OBJECT, OPEN, day_option, end_option
+from allotment.cli.options import JSON_OBJECT, day_option, end_option
 from allotment.cli.output import (
     AllotCommand,
     JsonOption,
@@ -129,7 +129,5 @@ class Command(AllotCommand):
         for field in ("kind", "engine"):
             if field in changes:
                 changes[field] = changes[field].value
-        if changes.get("end_date") is OPEN:
-            changes["end_date"] = None
         machine = services.update_machine(machine, **changes)
         emit_object(machine_details(machine), as_json, f"Changed machine {machine.name}.")

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from django_typer.management import command
 
-from allotment.cli.options import OPEN, day_option, end_option
+from allotment.cli.options import day_option, end_option
 from allotment.cli.output import (
     AllotCommand,
     JsonOption,
@@ -78,7 +78,5 @@ class Command(AllotCommand):
         changes = changes_given(
             name=new_name, description=description, opened=opened, closed=closed
         )
-        if changes.get("closed") is OPEN:
-            changes["closed"] = None
         scheme = services.update_scheme(services.get_scheme(name), **changes)
         emit_object(services.scheme_dict(scheme), as_json, f"Changed scheme {scheme.name}.")
