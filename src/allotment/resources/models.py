@@ -42,6 +42,7 @@ class MachineKind(models.TextChoices):
 class Engine(models.TextChoices):
     LOCAL = "local", "Local (nothing outside Allotment)"
     SLURM = "slurm", "Slurm"
+    OPENSTACK = "openstack", "OpenStack (Nova)"
 
 
 class Machine(LedgerModel):

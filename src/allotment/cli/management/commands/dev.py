@@ -9,7 +9,7 @@ from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, say
 
 
 class Command(AllotCommand):
-    help = "Development helpers: a real Slurm cluster on loopback."
+    help = "Development helpers: real Slurm, Ironic and OpenStack on loopback."
 
     @group()
     def slurm(self):
@@ -58,3 +58,97 @@ class Command(AllotCommand):
         from allotment.integrations.slurm import devcluster
 
         print(f"export SLURM_CONF={devcluster.layout().conf}")
+
+    @group()
+    def ironic(self):
+        """A real standalone Ironic (fake hardware) on 127.0.0.1:6385, under var/ironic/."""
+
+    @ironic.command("up")
+    def ironic_up(
+        self,
+        fresh: Annotated[bool, typer.Option(help="Wipe its database first")] = False,
+    ):
+        """Install Ironic in its own virtualenv (if needed) and start it."""
+        from allotment.integrations.ironic import devironic
+
+        try:
+            endpoint = devironic.up(fresh=fresh, log=say)
+        except devironic.IronicError as e:
+            fail(str(e))
+        say(f"Ironic answers at {endpoint}")
+
+    @ironic.command("down")
+    def ironic_down(self):
+        """Stop the Ironic that `up` started (and nothing else)."""
+        from allotment.integrations.ironic import devironic
+
+        if not devironic.down(log=say):
+            say("Nothing of ours was running.")
+
+    @ironic.command("status")
+    def ironic_status(self, as_json: JsonOption = False):
+        """Whether Ironic runs, where, and how many nodes it knows."""
+        from allotment.integrations.ironic import devironic
+
+        _print_status("Ironic", devironic.status(), as_json)
+
+    @ironic.command("env")
+    def ironic_env(self):
+        """Shell exports for the `baremetal` client: eval "$(allot dev ironic env)"."""
+        from allotment.integrations.ironic import devironic
+
+        print("\n".join(devironic.env_lines()))
+
+    @group()
+    def openstack(self):
+        """A real OpenStack cloud (Keystone, Placement, Glance, Nova with fake hypervisors) named
+        tango on 127.0.0.1, under var/openstack/; Neutron is a stand-in."""
+
+    @openstack.command("up")
+    def openstack_up(
+        self,
+        fresh: Annotated[bool, typer.Option(help="Drop its databases and start afresh")] = False,
+    ):
+        """Install the cloud in its own virtualenv (if needed), initialise it once, start it."""
+        from allotment.integrations.openstack import devcloud
+
+        try:
+            where = devcloud.up(fresh=fresh, log=say)
+        except devcloud.CloudError as e:
+            fail(str(e))
+        say(f"cloud {where.get('cloud', 'tango')} is up; clouds.yaml: {where.get('clouds_yaml')}")
+
+    @openstack.command("down")
+    def openstack_down(self):
+        """Stop the cloud's processes that `up` started (and nothing else)."""
+        from allotment.integrations.openstack import devcloud
+
+        if not devcloud.down(log=say):
+            say("Nothing of ours was running.")
+
+    @openstack.command("status")
+    def openstack_status(self, as_json: JsonOption = False):
+        """Which of the cloud's services run, and its compute hosts."""
+        from allotment.integrations.openstack import devcloud
+
+        _print_status("OpenStack", devcloud.status(), as_json)
+
+    @openstack.command("env")
+    def openstack_env(self):
+        """Shell exports for the `openstack` client: eval "$(allot dev openstack env)"."""
+        from allotment.integrations.openstack import devcloud
+
+        print("\n".join(devcloud.env_lines()))
+
+
+def _print_status(what: str, state: dict, as_json: bool) -> None:
+    if as_json:
+        return emit_json(state)
+    say(f"{what}: {'up' if state.get('up') else 'not up'}"
+        f" ({'installed' if state.get('installed') else 'not installed'})")  # fmt: skip
+    for name, c in state.get("components", {}).items():
+        running = "running" if c.get("running") else "stopped"
+        say(f"  {name:20} pid {c.get('pid') or '-':>7}  {running}")
+    for key, value in state.items():
+        if key not in ("up", "installed", "components") and value not in (None, "", [], {}):
+            say(f"  {key}: {value}")
