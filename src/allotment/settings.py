@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "allotment.audit",
     "allotment.agent",
     "allotment.integrations.slurm",
+    "allotment.inventory",
     "allotment.access",
     "allotment.applications",
     "allotment.api",

@@ -9,17 +9,31 @@ a person for the agent: `allot agent run --actor USERNAME` or $ALLOTMENT_AGENT_A
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from auditlog.context import set_extra_data
 
+# The agent running the current step, for a step that marks what it is inside
+# (core.fsm.begin_step) so a restart can tell whose step was cut short.
+_identity: ContextVar[str] = ContextVar("allotment_agent_identity", default="")
+
+
+def current_identity() -> str:
+    """The identity of the agent whose step is running ("" outside a step)."""
+    return _identity.get()
+
 
 @contextmanager
-def as_agent(loop: str, target: str, actor: Any = None) -> Iterator[None]:
-    with set_extra_data(
-        {"actor": actor, "additional_data": {"via": "agent", "loop": loop, "target": target}}
-    ):
-        yield
+def as_agent(loop: str, target: str, actor: Any = None, identity: str = "") -> Iterator[None]:
+    token = _identity.set(identity)
+    try:
+        with set_extra_data(
+            {"actor": actor, "additional_data": {"via": "agent", "loop": loop, "target": target}}
+        ):
+            yield
+    finally:
+        _identity.reset(token)
 
 
 def configured_actor(username: str | None = None) -> Any:

@@ -194,7 +194,7 @@ class Agent:
                     )
                     if not held:
                         raise LeaseLost
-                    with as_agent(loop.name, row.target, self.actor):
+                    with as_agent(loop.name, row.target, self.actor, self.identity):
                         result = loop.step(target)
                     error = _outcome(result)
                     if not self._complete(loop, row, now, started, clock(), error, seen):
@@ -212,7 +212,7 @@ class Agent:
         if self.heartbeat is not None:
             self.heartbeat.unit = (row.pk, loop.lease)
         try:
-            with as_agent(loop.name, row.target, self.actor):
+            with as_agent(loop.name, row.target, self.actor, self.identity):
                 result = loop.step(target)
             error = _outcome(result)
         except Exception as e:  # one target's failure must not stop the others

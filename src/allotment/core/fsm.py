@@ -293,6 +293,7 @@ def move(
     actor=None,
     via: str = "",
     guard: Callable[[Stateful], str | None] | None = None,
+    changes: Mapping[str, object] | None = None,
 ) -> StateChange:
     """Move `obj` by `event`: the only way a stateful object changes state.
 
@@ -301,7 +302,9 @@ def move(
     declared from there too. `guard` may refuse on the locked row (return why). Entering a
     failed state needs a reason: it is what the operator will read. `actor` and `via`
     default to the audit context (the request's person, `via` of the CLI or the agent).
-    `obj` is updated in place.
+    `changes` are other fields written in the same UPDATE as the state, for rules a database
+    constraint ties to it (a node's service is set exactly while it is in one). `obj` is
+    updated in place.
     """
     model = type(obj)
     machine = model.machine
@@ -335,7 +338,9 @@ def move(
         else:
             locked.last_error = reason  # target_state stays: what it failed to reach
         locked.step, locked.step_owner, locked.step_started_at = "", "", None
-        locked.save(update_fields=FIELDS)
+        for field, value in (changes or {}).items():
+            setattr(locked, field, value)
+        locked.save(update_fields=[*FIELDS, *(changes or {})])
         change = StateChange.objects.using(obj._state.db).create(
             content_type=ContentType.objects.db_manager(obj._state.db).get_for_model(model),
             object_id=locked.pk,
@@ -347,7 +352,7 @@ def move(
             via=via,
             at=now,
         )
-    for field in FIELDS:
+    for field in [*FIELDS, *(changes or {})]:
         setattr(obj, field, getattr(locked, field))
     return change
 
