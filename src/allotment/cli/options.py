@@ -149,3 +149,24 @@ def usage_line(error: UsageError) -> str:
         verbs = ", ".join(group.list_commands(error.ctx))
         return f"{error.message.rstrip('.')}; the commands are: {verbs}"
     return error.message
+
+
+class DurationType(ParamType):
+    """A span such as 2h, 90m, 1h30m, 2d or a number of seconds (pytimeparse2)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Parameter | None, ctx: Context | None):
+        from datetime import timedelta
+
+        import pytimeparse2
+
+        if isinstance(value, timedelta):
+            return value
+        seconds = pytimeparse2.parse(str(value).strip())
+        if seconds is None or seconds < 0:
+            self.fail(f"{value} is not a duration (e.g. 2h, 90m, 1h30m, 2d)", param, ctx)
+        return timedelta(seconds=float(seconds))
+
+
+DURATION = DurationType()

@@ -186,6 +186,13 @@ class AllotCommand(TyperCommand):
     line that says what to fix; this prints only that line, as `error: --option: why`.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        # A noun without a docstring of its own would show this class's in its --help
+        # (inspect.getdoc inherits it): show its one-line `help` instead.
+        if "__doc__" not in vars(cls) or not cls.__doc__:
+            cls.__doc__ = getattr(cls, "help", "") or ""
+        super().__init_subclass__(**kwargs)
+
     def __exit__(self, exc_type, exc_val, exc_tb):
         if not isinstance(exc_val, UsageError):
             return super().__exit__(exc_type, exc_val, exc_tb)

@@ -5,6 +5,7 @@ and 2, period 2100 and ProjectA's allocations follow the seed exactly; resource
 quantities, people, levels and accounts are chosen to look like a small real site.
 """
 
+import hashlib
 from datetime import date
 from decimal import Decimal
 
@@ -90,7 +91,7 @@ def load() -> dict[str, int]:
             kind=MachineKind.BATCH,
             description="The Slurm cluster",
             cores=256,
-            nodes=8,
+            nodes=4,
             start_date=date(2100, 1, 1),
         )
     )
@@ -98,10 +99,10 @@ def load() -> dict[str, int]:
         Machine(
             name="tango",
             category=category,
-            kind=MachineKind.BATCH,
-            description="The older cluster, with faster-per-core nodes",
+            kind=MachineKind.CLOUD,
+            description="The OpenStack cloud; its hypervisors are faster per core",
             cores=128,
-            nodes=8,
+            nodes=2,
             start_date=date(2100, 1, 1),
         )
     )
@@ -299,3 +300,48 @@ def load_usage(seed: int = 5) -> dict:
                     out.write(f"{ts},brecca-project,{project},,{kb * 1024}\n")
         snapshots = ingest.import_files([path], ingest.Options(format="storage-csv")).new
     return {"jobs": sum(summaries.values()), "storage snapshots": snapshots}
+
+
+INVENTORY = """\
+nodes:
+  - {name: "node[1-4]", site: example, rack: r1, cpus: 64, memory_mb: 256000, service: brecca,
+     bmc_driver: ipmi, tags: [hpc]}
+  - {name: "cnode[1-2]", site: example, rack: r2, cpus: 64, memory_mb: 512000, service: tango,
+     bmc_driver: redfish, tags: [hypervisor]}
+"""
+
+
+def load_inventory() -> dict[str, int]:
+    """The example site's bare metal: brecca's node[1-4] and tango's hypervisors cnode[1-2],
+    a local provisioner and an image for each kind of service. The local engines are told
+    the nodes run (their hosts are up), as the real ones would already know them."""
+    from allotment.inventory import drivers
+    from allotment.inventory.models import Image, Node, Provisioner
+    from allotment.inventory.services import import_nodes
+
+    save_validated(
+        Provisioner(name="local", description="The demo's provisioner: deploys nothing, in 3 s")
+    )
+    save_validated(
+        Image(
+            name="brecca-compute",
+            kind=MachineKind.BATCH,
+            source_url="http://images.example.org/brecca-compute-2100.01.qcow2",
+            checksum="sha256:" + hashlib.sha256(b"brecca-compute").hexdigest(),
+        )
+    )
+    save_validated(
+        Image(
+            name="tango-hypervisor",
+            kind=MachineKind.CLOUD,
+            source_url="http://images.example.org/tango-hypervisor-2100.01.qcow2",
+            checksum="sha256:" + hashlib.sha256(b"tango-hypervisor").hexdigest(),
+        )
+    )
+    result = import_nodes("example-inventory.yaml", INVENTORY)
+    for node in Node.objects.filter(service__isnull=False).select_related("service"):
+        drivers.service(node.service).start(node.name)
+    for rack, names in (("r1", ["node1", "node2", "node3", "node4"]), ("r2", ["cnode1", "cnode2"])):
+        for unit, name in enumerate(names):
+            Node.objects.filter(name=name, rack=rack).update(rack_unit=unit * 2 + 1)
+    return {"nodes": len(result.created)}

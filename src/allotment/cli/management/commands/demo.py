@@ -21,6 +21,7 @@ class Command(AllotCommand):
         with audited_as_cli("demo load"):
             counts = site.load()
             counts |= site.load_usage()
+            counts |= site.load_inventory()
         say("Loaded the example site: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
 
     @command()
