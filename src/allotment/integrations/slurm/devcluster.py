@@ -5,8 +5,16 @@ munge, a private MariaDB, slurmdbd, slurmctld and one slurmd per fake node, all 
 recorded with its pid, and `down` stops those and nothing else (a munged that was
 already running is reused and left alone). Settings follow the measured ones in
 shared/notes/slurm-on-loopback.md.
+
+The nodes: node1..node4 are static (the example site's brecca, which a shift may take to
+the cloud and back), extra1..extra4 are FUTURE (declared, joining when their slurmd
+starts). `start_node` / `stop_node` start or stop one node's slurmd: on loopback that
+plays a node's deployed image booting, or the node leaving. Which nodes' slurmds should
+run is kept beside the pids, so `up` after `down` brings back the same nodes and not one
+that a shift took away.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -15,6 +23,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +34,7 @@ from allotment.core.debian import AptError, apt_install
 
 CLUSTER = "brecca"
 PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server"]
-STATIC_NODES = 3
+STATIC_NODES = 4
 FUTURE_NODES = 4
 CPUS_PER_NODE = 2
 MYSQL_PORT = 13306
@@ -53,6 +63,11 @@ class Layout:
     @property
     def pids(self) -> Path:
         return self.root / "run" / "pids.json"
+
+    @property
+    def nodes_on(self) -> Path:
+        """The nodes whose slurmd should run (absent: the static nodes)."""
+        return self.root / "run" / "nodes-on.json"
 
     @property
     def mysql_root(self) -> Path:
@@ -91,6 +106,14 @@ def layout() -> Layout:
     return Layout(Path(os.environ.get("ALLOTMENT_SLURM_DIR", settings.VAR_DIR / "slurm")))
 
 
+def static_nodes() -> list[str]:
+    return [f"node{n}" for n in range(1, STATIC_NODES + 1)]
+
+
+def future_nodes() -> list[str]:
+    return [f"extra{n}" for n in range(1, FUTURE_NODES + 1)]
+
+
 def installed() -> bool:
     return all(shutil.which(b) for b in ("slurmctld", "slurmd", "slurmdbd", "sacctmgr", "munged",
                                          "mariadbd", "mariadb-install-db"))  # fmt: skip
@@ -113,10 +136,8 @@ def write_configs(where: Layout) -> None:
     for sub in ("etc", "state", "log", "run/mysql", "jobs", "mysql"):
         (r / sub).mkdir(parents=True, exist_ok=True)
     spool = where.spool
-    for n in range(1, STATIC_NODES + 1):
-        (spool / f"node{n}").mkdir(parents=True, exist_ok=True)
-    for n in range(1, FUTURE_NODES + 1):
-        (spool / f"extra{n}").mkdir(parents=True, exist_ok=True)
+    for name in static_nodes() + future_nodes():
+        (spool / name).mkdir(parents=True, exist_ok=True)
     (r / "jobs").chmod(0o1777)
     true = shutil.which("true") or "/bin/true"
     where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
@@ -192,9 +213,21 @@ def component_ports() -> dict[str, tuple[int, str]]:
         "slurmdbd": (SLURMDBD_PORT, "slurmdbd"),
         "slurmctld": (SLURMCTLD_PORT, "slurmctld"),
     }
-    for n in range(1, STATIC_NODES + 1):
-        ports[f"slurmd-node{n}"] = (NODE_PORT_BASE + n, f"slurmd of node{n}")
+    for name in static_nodes():
+        ports[f"slurmd-{name}"] = (node_port(name), f"slurmd of {name}")
     return ports
+
+
+def node_port(name: str) -> int:
+    """The port slurm.conf gives a node: node<n> on BASE + n, extra<n> on BASE + 100 + n."""
+    if name in static_nodes():
+        return NODE_PORT_BASE + int(name.removeprefix("node"))
+    if name in future_nodes():
+        return NODE_PORT_BASE + 100 + int(name.removeprefix("extra"))
+    raise ClusterError(
+        f"{name!r} is not a node of the local cluster {CLUSTER} (its nodes are "
+        f"node[1-{STATIC_NODES}] and the FUTURE nodes extra[1-{FUTURE_NODES}])."
+    )
 
 
 def port_taken(port: int) -> bool:
@@ -306,6 +339,44 @@ def _save_pids(where: Layout, pids: dict[str, int]) -> None:
     where.pids.write_text(json.dumps(pids, indent=1))
 
 
+@contextmanager
+def _locked(where: Layout) -> Iterator[None]:
+    """One writer of the pid and node records at a time: the agent's shift steps start and
+    stop nodes from several processes while `up` may be recording its own."""
+    lock = where.root / "run" / "pids.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _record(where: Layout, name: str, pid: int) -> None:
+    """Record one started process (under the lock: others may be recording theirs)."""
+    with _locked(where):
+        pids = _load_pids(where)
+        pids[name] = pid
+        _save_pids(where, pids)
+
+
+def nodes_on(where: Layout) -> list[str]:
+    """The nodes whose slurmd `up` starts: the static ones until a node is stopped or
+    started by name."""
+    try:
+        return json.loads(where.nodes_on.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return static_nodes()
+
+
+def _set_node_on(where: Layout, name: str, on: bool) -> None:
+    wanted = [n for n in nodes_on(where) if n != name] + ([name] if on else [])
+    order = static_nodes() + future_nodes()
+    where.nodes_on.parent.mkdir(parents=True, exist_ok=True)
+    where.nodes_on.write_text(json.dumps(sorted(wanted, key=order.index)))
+
+
 def running(name: str, pid: int) -> bool:
     """Alive and still the program we started: a recorded pid may since have been reused
     by an unrelated process, which must never be signalled."""
@@ -370,14 +441,19 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         wipe(log=lambda *_: None)
     write_configs(where)
     pids = _load_pids(where)
+    wanted = nodes_on(where)
     # Only the ports of components about to start: a running one of ours holds its own.
     check_ports(
         {
             port: what
             for name, (port, what) in component_ports().items()
             if not running(name, pids.get(name, 0))
+            and (not name.startswith("slurmd-") or name.removeprefix("slurmd-") in wanted)
         }
     )
+    for name in wanted:  # extra nodes started by name are not among component_ports()
+        if not running(f"slurmd-{name}", pids.get(f"slurmd-{name}", 0)):
+            check_ports({node_port(name): f"slurmd of {name}"})
     env = where.env()
     began = time.monotonic()
 
@@ -386,7 +462,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
         shutil.chown("/run/munge", "munge", "munge")
         subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
         _wait(munge_answers, "munge")
-        pids["munged"] = _pid_from(Path("/run/munge/munged.pid"))
+        _record(where, "munged", _pid_from(Path("/run/munge/munged.pid")))
         log("started munge")
 
     if not running("mariadbd", pids.get("mariadbd", 0)):
@@ -416,8 +492,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
                  "--innodb-flush-log-at-trx-commit=2", "--skip-log-bin"],
                 stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip
-        pids["mariadbd"] = child.pid
-        _save_pids(where, pids)
+        _record(where, "mariadbd", child.pid)
         sock = ["mariadb", f"--socket={where.mysql_socket}", "-uroot"]
         _wait(lambda: _ok(*sock, "-e", "SELECT 1"), "MariaDB", where=where)
         subprocess.run(
@@ -434,45 +509,111 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     if not running("slurmdbd", pids.get("slurmdbd", 0)):
         (where.root / "run" / "slurmdbd.pid").unlink(missing_ok=True)
         subprocess.run(["slurmdbd"], env=env, check=True)
-        pids["slurmdbd"] = _pid_from(where.root / "run" / "slurmdbd.pid")
-        _save_pids(where, pids)
+        _record(where, "slurmdbd", _pid_from(where.root / "run" / "slurmdbd.pid"))
         _wait(lambda: _ok("sacctmgr", "-n", "show", "cluster", env=env), "slurmdbd", where=where)
         log("started slurmdbd")
 
     if not running("slurmctld", pids.get("slurmctld", 0)):
         (where.root / "run" / "slurmctld.pid").unlink(missing_ok=True)
         subprocess.run(["slurmctld"], env=env, check=True)
-        pids["slurmctld"] = _pid_from(where.root / "run" / "slurmctld.pid")
-        _save_pids(where, pids)
+        _record(where, "slurmctld", _pid_from(where.root / "run" / "slurmctld.pid"))
         _wait(lambda: _ok("scontrol", "ping", env=env), "slurmctld", where=where)
         log("started slurmctld")
     else:
         subprocess.run(["scontrol", "reconfigure"], env=env, capture_output=True)
 
-    for n in range(1, STATIC_NODES + 1):
-        name = f"node{n}"
-        if not running(f"slurmd-{name}", pids.get(f"slurmd-{name}", 0)):
-            pidfile = where.root / "run" / f"slurmd-{name}.pid"
-            pidfile.unlink(missing_ok=True)
-            subprocess.run(["slurmd", "-N", name], env=env, check=True)
-            pids[f"slurmd-{name}"] = _pid_from(pidfile)
-            _save_pids(where, pids)
-    nodes = f"node[1-{STATIC_NODES}]"
-
-    def nodes_ready() -> bool:
-        out = subprocess.run(["sinfo", "-h", "-N", "-n", nodes, "-o", "%N %t"], env=env,
-                             capture_output=True, text=True).stdout  # fmt: skip
-        states = [line.split()[1] for line in out.splitlines() if line.strip()]
-        return len(states) == STATIC_NODES and all(
-            s.rstrip("*") in ("idle", "alloc", "mix") and not s.endswith("*") for s in states
-        )
-
-    _wait(nodes_ready, f"the nodes {nodes}", where=where)
-    _save_pids(where, pids)
+    for name in wanted:
+        with _locked(where):
+            _start_slurmd(where, name)
+    if wanted:
+        nodes = ",".join(wanted)
+        _wait(lambda: nodes_registered(where, wanted), f"the nodes {nodes}", where=where)
     log(f"cluster {CLUSTER} is up in {time.monotonic() - began:.1f} s; SLURM_CONF={where.conf}")
     if point_machine and point_machine_at(where):
         log(f"machine {CLUSTER} of the ledger now uses this cluster")
     return where
+
+
+# Registered and answering, whatever their drain: sinfo's short states without a suffix
+# (a '*' is not responding, '~' powered off, '#' powering up, ...).
+_REGISTERED = {"idle", "alloc", "mix", "comp", "drain", "drng", "resv", "plnd", "maint"}
+
+
+def nodes_registered(where: Layout, names: list[str]) -> bool:
+    """Whether each node's slurmd has registered with slurmctld and answers. A drained
+    node counts: `up` brings back daemons, not someone's drain."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-n", ",".join(names), "-o", "%N %t"],
+                         env=where.env(), capture_output=True, text=True).stdout  # fmt: skip
+    states = dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
+    return all(states.get(name) in _REGISTERED for name in names)
+
+
+def _start_slurmd(where: Layout, name: str) -> bool:
+    """Start one node's slurmd unless ours already runs; the caller holds the lock."""
+    key = f"slurmd-{name}"
+    if running(key, _load_pids(where).get(key, 0)):
+        return False
+    (where.spool / name).mkdir(parents=True, exist_ok=True)
+    pidfile = where.root / "run" / f"{key}.pid"
+    pidfile.unlink(missing_ok=True)
+    done = subprocess.run(["slurmd", "-N", name], env=where.env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ClusterError(
+            f"slurmd of {name} did not start ({done.returncode}): {done.stderr.strip()} "
+            f"(log: {where.root / 'log' / f'slurmd-{name}.log'})"
+        )
+    pids = _load_pids(where)
+    pids[key] = _pid_from(pidfile)
+    _save_pids(where, pids)
+    return True
+
+
+def start_node(name: str, where: Layout | None = None) -> bool:
+    """Start the slurmd of node `name` (a static or FUTURE node of slurm.conf), recorded
+    like the other daemons, and remember it should run. On loopback this plays "the
+    node's deployed image has booted". Idempotent: True when it started one now.
+
+    It returns once slurmd has daemonised, not once it has registered (the caller
+    observes that through Slurm)."""
+    where = where or layout()
+    node_port(name)  # refuses a name slurm.conf does not declare
+    if os.geteuid() != 0:
+        raise ClusterError(f"Starting the slurmd of {name} needs root (slurmd runs as root).")
+    with _locked(where):
+        _set_node_on(where, name, True)
+        return _start_slurmd(where, name)
+
+
+def stop_node(name: str, where: Layout | None = None) -> bool:
+    """Stop the slurmd of node `name` if ours runs, and remember it should not (so `up`
+    leaves it stopped). On loopback this plays the node leaving the cluster. Idempotent:
+    True when it stopped one now."""
+    where = where or layout()
+    node_port(name)
+    key = f"slurmd-{name}"
+    with _locked(where):
+        _set_node_on(where, name, False)
+        pids = _load_pids(where)
+        stopped = _terminate(key, pids.get(key, 0))
+        pids.pop(key, None)
+        _save_pids(where, pids)
+    return stopped
+
+
+def _terminate(name: str, pid: int) -> bool:
+    """SIGTERM our process, SIGKILL it if it outlives 20 s; False if it was not running."""
+    if not pid or not running(name, pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 20
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def point_machine_at(where: Layout) -> bool:
@@ -484,7 +625,13 @@ def point_machine_at(where: Layout) -> bool:
     try:
         return bool(
             Machine.objects.filter(name=CLUSTER).update(
-                engine="slurm", engine_options={"slurm_conf": str(where.conf), "cluster": CLUSTER}
+                engine="slurm",
+                # loopback: a shift plays a node's boot by starting its slurmd here.
+                engine_options={
+                    "slurm_conf": str(where.conf),
+                    "cluster": CLUSTER,
+                    "loopback": True,
+                },
             )
         )
     except DatabaseError:  # the ledger is not migrated yet: nothing to point
@@ -494,27 +641,17 @@ def point_machine_at(where: Layout) -> bool:
 def down(log=print) -> list[str]:
     """Stop the processes `up` started, newest first; returns their names."""
     where = layout()
-    pids = _load_pids(where)
-    order = [k for k in pids if k.startswith("slurmd-")] + [
-        "slurmctld", "slurmdbd", "mariadbd", "munged",
-    ]  # fmt: skip
     stopped = []
-    for name in order:
-        pid = pids.get(name)
-        if not pid or not running(name, pid):
-            continue
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + 20
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        stopped.append(name)
-        log(f"stopped {name}")
-    _save_pids(where, {})
+    with _locked(where):
+        pids = _load_pids(where)
+        order = [k for k in pids if k.startswith("slurmd-")] + [
+            "slurmctld", "slurmdbd", "mariadbd", "munged",
+        ]  # fmt: skip
+        for name in order:
+            if _terminate(name, pids.get(name, 0)):
+                stopped.append(name)
+                log(f"stopped {name}")
+        _save_pids(where, {})
     return stopped
 
 
@@ -526,6 +663,7 @@ def wipe(log=print) -> None:
         shutil.rmtree(where.root / sub, ignore_errors=True)
     shutil.rmtree(where.spool, ignore_errors=True)
     shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
+    where.nodes_on.unlink(missing_ok=True)  # a fresh cluster starts with its static nodes
 
 
 def status() -> dict:
@@ -543,5 +681,6 @@ def status() -> dict:
         "slurm_conf": str(where.conf),
         "up": bool(components) and all(c["running"] for c in components.values()),
         "components": components,
+        "nodes_on": nodes_on(where),
         "sinfo": nodes,
     }

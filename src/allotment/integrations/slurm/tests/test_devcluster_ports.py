@@ -80,4 +80,4 @@ def test_up_refuses_before_starting_anything(held_port, tmp_path, monkeypatch):
 
 def test_the_ports_checked_are_those_the_configuration_names():
     ports = {port for port, _ in devcluster.component_ports().values()}
-    assert ports == {13306, 6817, 6819, 17001, 17002, 17003}
+    assert ports == {13306, 6817, 6819, 17001, 17002, 17003, 17004}
