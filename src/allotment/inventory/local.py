@@ -72,6 +72,12 @@ class LocalProvisioner:
             nodes[ident] = {"name": node.name, "state": "available", "image": "", "since": 0}
             return ident
 
+    def requests(self, ident: str) -> dict:
+        """How many deploys and undeploys were really started on a node (for tests)."""
+        with _state(self._file()) as nodes:
+            rec = nodes.get(ident, {})
+            return {"deploys": rec.get("deploys", 0), "undeploys": rec.get("undeploys", 0)}
+
     def _settle(self, rec: dict, now: float) -> None:
         if rec["state"] in ("deploying", "undeploying") and now - rec["since"] >= self.seconds:
             if rec["state"] == "undeploying":
@@ -115,6 +121,7 @@ class LocalProvisioner:
                     permanent=True,
                 )
             rec.update(state="deploying", image=image.source_url, since=time.time(), error="")
+            rec["deploys"] = rec.get("deploys", 0) + 1  # what a test counts: never twice
 
     def undeploy(self, ident: str) -> None:
         with _state(self._file()) as nodes:
@@ -122,6 +129,7 @@ class LocalProvisioner:
             if rec["state"] in ("available", "undeploying"):
                 return
             rec.update(state="undeploying", since=time.time())
+            rec["undeploys"] = rec.get("undeploys", 0) + 1
 
 
 class LocalService:
@@ -187,6 +195,7 @@ class LocalService:
             )
             if not rec["running"]:
                 rec.update(running=True, since=time.time())
+                rec["starts"] = rec.get("starts", 0) + 1
 
     def stop(self, name: str) -> None:
         with _state(self._file()) as hosts:
@@ -223,6 +232,10 @@ class LocalService:
             rec.setdefault("work", []).append(
                 {"id": ident, "ends": time.time() + seconds, "movable": movable}
             )
+
+    def starts(self, name: str) -> int:
+        with _state(self._file()) as hosts:
+            return hosts.get(name, {}).get("starts", 0)
 
     def drain_by_hand(self, name: str, reason: str) -> None:
         """An operator's own drain, as `scontrol update state=drain` by hand."""

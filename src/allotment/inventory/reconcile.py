@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class Context:
     shift: Shift | None
     item: ShiftNode | None
     owner: str
+    engine_step: str = ""
 
     def note(self, detail: str) -> str:
         """What the node waits for or did, on its shift item for the page and `shift show`."""
@@ -96,15 +98,18 @@ def _agent_identity() -> str:
 
 
 def _clear_dead_marker(node: Node, owner: str) -> None:
-    """A step marker left by an agent that died: every step is idempotent and observes
-    first, so it is cleared and the step taken again (the history says so)."""
+    """A step marker another agent left. Inside the agent this step holds the node's lease,
+    which a live agent renews while its step runs: so the marker's owner died (or hung past
+    its lease) and the step is taken again; every step observes first and is idempotent.
+    Outside the agent (tests, the demo) a marker of a live agent is left alone."""
     if not node.step or node.step_owner == owner:
         return
+    from allotment.agent.context import current_identity
     from allotment.agent.leases import live_agents
 
-    if node.step_owner in {a.identity for a in live_agents()}:
+    if not current_identity() and node.step_owner in {a.identity for a in live_agents()}:
         return
-    log.warning("%s: %s died inside step %s; taking it again", node, node.step_owner, node.step)
+    log.warning("%s: %s stopped inside step %s; taking it again", node, node.step_owner, node.step)
     fsm.end_step(node, node.step_owner)
 
 
@@ -148,16 +153,32 @@ def _finish(ctx: Context, outcome: Outcome, detail: str) -> None:
             Shift.objects.filter(pk=shift.pk, finished_at__isnull=True).update(finished_at=now)
 
 
+def crash_point(label: str) -> None:
+    """Fault injection for the tests that SIGKILL the agent at every step of a shift:
+    ALLOTMENT_CRASH_AT=LABEL kills this process when it gets there. Labels:
+    STATE:STEP:before|after around each engine call, moved:STATE after each move."""
+    if os.environ.get("ALLOTMENT_CRASH_AT") == label:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _in_engine(ctx: Context, name: str):
     """Mark the step before calling an engine (what a restart finds if we die there); in a
     stable state the request is idempotent and the state says enough."""
     if NodeStates.states[ctx.node.state].kind == fsm.Kind.TRANSITIONAL:
         fsm.begin_step(ctx.node, name, ctx.owner)
+    ctx.engine_step = f"{ctx.node.state}:{name}"
+    crash_point(f"{ctx.engine_step}:before")
 
 
 def _done_engine(ctx: Context) -> None:
+    crash_point(f"{ctx.engine_step}:after")
     if ctx.node.step:
         fsm.end_step(ctx.node, ctx.owner)
+
+
+def _move(node: Node, event, **kwargs) -> None:
+    fsm.move(node, event, **kwargs)
+    crash_point(f"moved:{node.state}")
 
 
 def _aborted(ctx: Context) -> bool:
@@ -205,7 +226,7 @@ def on_enrolled(ctx: Context) -> str:
     if ctx.shift is None:
         return "nothing to do"
     _ensure_enrolled(ctx)
-    fsm.move(ctx.node, NodeStates.enroll, reason=f"enrolled with {ctx.node.provisioner}")
+    _move(ctx.node, NodeStates.enroll, reason=f"enrolled with {ctx.node.provisioner}")
     return on_available(ctx)
 
 
@@ -218,7 +239,7 @@ def on_available(ctx: Context) -> str:
         return "aborted"
     if not node.provision_id or _provisioner_status(ctx).state == Provision.MISSING:
         _ensure_enrolled(ctx)
-    fsm.move(
+    _move(
         node,
         NodeStates.provision,
         reason=f"deploying {ctx.shift.image} for {ctx.shift.to_service} (shift {ctx.shift.pk})",
@@ -254,6 +275,7 @@ def on_provisioning(ctx: Context) -> str:
                 reason=f"{shift.image} deployed; joining {shift.to_service}",
                 changes={"service": shift.to_service},
             )
+        crash_point("moved:joining")
         return on_joining(ctx)
     if status.state == Provision.ACTIVE:  # another image: take it off first
         _in_engine(ctx, "undeploy")
@@ -284,6 +306,7 @@ def on_joining(ctx: Context) -> str:
             changes={"destination": None},
         )
         capacity.change(service, node, +1, ctx.shift)
+    crash_point("moved:in_service")
     if ctx.item is not None:
         _finish(ctx, Outcome.DONE, f"in service in {service}")
     return f"in service in {service}"
@@ -308,7 +331,7 @@ def on_in_service(ctx: Context) -> str:
     port.drain(node.name, shift.reason)
     _done_engine(ctx)
     drained_by = "" if not host.drained or host.drained_by_us else host.reason
-    fsm.move(
+    _move(
         node,
         NodeStates.drain,
         reason=f"draining out of {node.service} for shift {shift.pk}"
@@ -322,7 +345,7 @@ def on_draining(ctx: Context) -> str:
     port = drivers.service(node.service)
     work = port.workload(node.name)
     if not work:
-        fsm.move(node, NodeStates.emptied, reason=f"nothing runs on it in {node.service}")
+        _move(node, NodeStates.emptied, reason=f"nothing runs on it in {node.service}")
         return on_drained(ctx)
     if shift is None:
         return ctx.note(f"draining: {len(work)} still running")
@@ -344,7 +367,7 @@ def on_draining(ctx: Context) -> str:
                 f"waiting for {names}"
             )
         minutes = int(shift.drain_timeout.total_seconds() // 60)
-        fsm.move(
+        _move(
             node,
             fsm.System.TIMEOUT,
             reason=f"{len(work)} still running after {minutes} min ({names}); retry to wait "
@@ -368,6 +391,7 @@ def on_drained(ctx: Context) -> str:
     with transaction.atomic():
         fsm.move(node, NodeStates.leave, reason=f"leaving {node.service} for {shift.to_service}")
         capacity.change(node.service, node, -1, shift)
+    crash_point("moved:leaving")
     return on_leaving(ctx)
 
 
@@ -390,7 +414,7 @@ def on_leaving(ctx: Context) -> str:
         return ctx.note("undeploying")
     if status.state != Provision.AVAILABLE:
         return ctx.note(f"provisioner: {status.state}")
-    fsm.move(
+    _move(
         node,
         NodeStates.left,
         reason=f"out of {node.service}, image removed",

@@ -324,7 +324,7 @@ def request_shift(
         raise ValidationError("Name at least one node.")
     with transaction.atomic():
         locked = list(
-            Node.objects.select_for_update()
+            Node.objects.select_for_update(of=("self",))
             .filter(pk__in=[n.pk for n in nodes])
             .select_related("service", "provisioner")
             .order_by("name")
