@@ -8,6 +8,13 @@ import pytest
 
 from allotment.demo import site
 
+# The real engines on loopback, each started once per test session by the first test that
+# needs it (and stopped at the end if that session started it).
+pytest_plugins = [
+    "allotment.integrations.slurm.testing",
+    "allotment.integrations.ironic.testing",
+]
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):

@@ -1,13 +1,7 @@
-"""The real Slurm cluster for these tests: started once per test run if it is not up, and
-stopped at the end if the tests started it.
+"""The example site's brecca on the real Slurm cluster (slurm_cluster: slurm.testing, a
+plugin of the whole suite). Each test first syncs, which makes the cluster equal to the
+ledger the test starts from."""
 
-It lives at $ALLOTMENT_SLURM_DIR (make test sets var/slurm/), so the SQLite and PostgreSQL
-runs share its state. Each test first syncs, which makes the cluster equal to the ledger
-the test starts from. Without Slurm's packages and root to install them, these tests are
-skipped with the reason.
-"""
-
-import os
 import pwd
 import subprocess
 import time
@@ -21,22 +15,6 @@ from allotment.grants.models import AllocationPeriod
 from allotment.grants.services import allocate, create_grant
 from allotment.integrations.slurm import devcluster
 from allotment.integrations.slurm.sacctmgr import Cluster
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    if not devcluster.installed() and os.geteuid() != 0:
-        pytest.skip("Slurm is not installed and installing it needs root")
-    if os.geteuid() != 0:
-        pytest.skip("the local Slurm cluster runs its daemons as root")
-    was_up = devcluster.status()["up"]
-    try:
-        where = devcluster.up(log=lambda *_: None, point_machine=False)
-    except devcluster.ClusterError as e:
-        pytest.fail(f"the local Slurm cluster did not start: {e}")
-    yield where
-    if not was_up:  # leave the machine as we found it: its ports free for the next checkout
-        devcluster.down(log=lambda *_: None)
 
 
 @pytest.fixture
