@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import admin_tools, agent, auth, dashboard, explorer, people, projects
+from .views import admin_tools, agent, auth, dashboard, explorer, inventory, people, projects
 
 app_name = "web"
 urlpatterns = [
@@ -20,4 +20,11 @@ urlpatterns = [
     path("manage/grants/new/", admin_tools.grant_create, name="grant-create"),
     path("manage/audit/", admin_tools.audit_log, name="audit-log"),
     path("manage/agent/", agent.agent_status, name="agent-status"),
+    path("manage/nodes/", inventory.node_list, name="nodes"),
+    path("manage/nodes/<str:name>/", inventory.node_detail, name="node"),
+    path("manage/nodes/<str:name>/action/", inventory.node_action, name="node-action"),
+    path("manage/shifts/", inventory.shift_list, name="shifts"),
+    path("manage/shifts/<int:pk>/", inventory.shift_detail, name="shift"),
+    path("manage/shifts/<int:pk>/progress/", inventory.shift_progress, name="shift-progress"),
+    path("manage/shifts/<int:pk>/abort/", inventory.shift_abort, name="shift-abort"),
 ]
