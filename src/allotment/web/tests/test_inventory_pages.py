@@ -332,6 +332,19 @@ def test_the_detail_page_embeds_the_live_part(as_user, shift):
     assert f"<h1>Shift {shift.pk}" in page
     assert 'id="shift-progress"' in page and 'hx-trigger="every 2s"' in page
     assert "htmx.min.js" in page
+    assert "drain timeout 2h ·" in page
+
+
+@pytest.mark.parametrize(
+    "span, expected",
+    [
+        (timedelta(0), "0s"),
+        (timedelta(minutes=90), "1h30m"),
+        (timedelta(days=2, seconds=5), "2d5s"),
+    ],
+)
+def test_drain_timeouts_read_as_the_cli_takes_them(span, expected):
+    assert pages.span_text(span) == expected
 
 
 def test_a_failed_node_is_offered_its_actions_and_abort_works(as_user, inventory):  # noqa: F811

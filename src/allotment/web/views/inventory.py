@@ -381,6 +381,7 @@ def _progress(request: HttpRequest, pk: int) -> dict:
     for item in page:
         _decorate(item.node, {})
         item.actions = fsm.actions(item.node) if item.node.shift_id == shift.pk else []
+    shift.drain_text = span_text(shift.drain_timeout)
     total = shift.n_total or 1
     bar = [
         (o.value, o.label, getattr(shift, f"n_{o.value}"),
@@ -396,6 +397,16 @@ def _progress(request: HttpRequest, pk: int) -> dict:
     live = shift.finished_at is None and bool(shift.n_waiting or shift.n_moving)
     return {"shift": shift, "page": page, "outcome": outcome, "bar": bar, "here": here,
             "live": live}  # fmt: skip
+
+
+def span_text(span: timedelta) -> str:
+    """A drain timeout as the CLI takes it: 2h, 1h30m, 2d, 45s."""
+    seconds, text = int(span.total_seconds()), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            text += f"{seconds // size}{unit}"
+            seconds %= size
+    return text or "0s"
 
 
 @admin_required
