@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import applications, docs, email, views
+from . import applications, docs, email, inventory, views
 from .errors import not_found
 
 app_name = "api"
@@ -27,6 +27,8 @@ router.register("invitations", applications.InvitationViewSet, basename="invitat
 router.register(
     "project-applications", applications.ProjectApplicationViewSet, basename="project-application"
 )
+router.register("nodes", inventory.NodeViewSet, basename="node")
+router.register("shifts", inventory.ShiftViewSet, basename="shift")
 
 urlpatterns = [
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
