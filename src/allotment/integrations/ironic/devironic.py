@@ -11,6 +11,7 @@ shared/notes/ironic-standalone.md.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +21,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +82,26 @@ class Layout:
         return self.root / "ironic.db"
 
     @property
+    def schema_stamp(self) -> Path:
+        """The release whose schema the database has (`wipe` removes it with the database)."""
+        return self.root / "ironic.db.schema"
+
+    @property
     def log(self) -> Path:
         return self.root / "log"
 
     @property
     def pids(self) -> Path:
         return self.root / "run" / "pids.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run" / "lock"
+
+    @property
+    def users(self) -> Path:
+        """Held shared by each test session using this Ironic (integrations.ironic.testing)."""
+        return self.root / "run" / "users.lock"
 
 
 def layout() -> Layout:
@@ -94,11 +111,21 @@ def layout() -> Layout:
 
 def installed() -> bool:
     where = layout()
-    try:
-        stamped = where.stamp.read_text().strip()
-    except OSError:
-        return False
-    return stamped == REQUIREMENT and where.bin("ironic").exists()
+    return _read(where.stamp) == REQUIREMENT and where.bin("ironic").exists()
+
+
+@contextmanager
+def locked(where: Layout) -> Iterator[None]:
+    """One `up`, `down` or install at a time per run directory, across processes: two test
+    sessions starting together would otherwise both start Ironic, or one record over the
+    other's pids."""
+    where.lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(where.lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def install(log=print) -> None:
@@ -287,10 +314,16 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _schema(where: Layout) -> None:
-    """create_schema on a new database, upgrade on an existing one: create_schema refuses a
-    database under version control, and upgrade fails from scratch on SQLite (an ALTER of
-    constraints at migration 3bea56f25597)."""
-    action = "upgrade" if where.db.exists() else "create_schema"
+    """create_schema on a new database, upgrade on one made by another release, nothing
+    when it is this release's (an upgrade that changes nothing still costs 2-3 s):
+    create_schema refuses a database under version control, and upgrade fails from scratch
+    on SQLite (an ALTER of constraints at migration 3bea56f25597)."""
+    if not where.db.exists():
+        action = "create_schema"
+    elif _read(where.schema_stamp) != REQUIREMENT:
+        action = "upgrade"
+    else:
+        return
     done = subprocess.run(
         [str(where.bin("ironic-dbsync")), "--config-file", str(where.conf), action],
         capture_output=True, text=True, env=_clean_env(), cwd=where.root,
@@ -300,40 +333,56 @@ def _schema(where: Layout) -> None:
             where.db.unlink(missing_ok=True)  # half made: the next try starts it again
         detail = _tail(where.log / "ironic-dbsync.log") or done.stderr.strip()
         raise IronicError(f"ironic-dbsync {action} exited {done.returncode}:\n{detail}")
+    where.schema_stamp.write_text(REQUIREMENT + "\n")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def up(*, fresh: bool = False, log=print) -> str:
     """Install if needed and start Ironic unless ours is running; return its endpoint once
     it answers. Idempotent. `fresh` first stops it and forgets its nodes (the database)."""
-    where = layout()
-    install(log=log)
-    if fresh:
-        wipe(log=log)
-    pids = _load_pids(where)
-    if running(pids.get(MASTER)):
-        _wait_healthy(where, pids[MASTER]["pid"])
-        return endpoint()
-    if running(pids.get(WORKER)):  # a worker orphaned by a SIGKILLed master holds the port
-        _terminate(WORKER, pids[WORKER]["pid"], log)
-    check_port()
-    write_config(where)
-    _schema(where)
-    began = time.monotonic()
-    with open(where.log / "ironic.stdout", "ab") as out:
-        child = subprocess.Popen(
-            [str(where.bin("ironic")), "--config-file", str(where.conf)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=where.root,
-            env=_clean_env(), start_new_session=True,
-        )  # fmt: skip
-    _children[child.pid] = child
-    pids = {MASTER: record(child.pid)}
-    _save_pids(where, pids)
-    _wait_healthy(where, child.pid)
-    for pid in _children_of(child.pid):
-        pids[WORKER] = record(pid)
-    _save_pids(where, pids)
-    log(f"Ironic is up at {endpoint()} in {time.monotonic() - began:.1f} s (logs in {where.log})")
+    start(fresh=fresh, log=log)
     return endpoint()
+
+
+def start(*, fresh: bool = False, log=print) -> bool:
+    """`up`, saying whether this call started Ironic (False: ours was running already)."""
+    where = layout()
+    with locked(where):
+        install(log=log)
+        if fresh:
+            _down(where, log)
+            _forget(where)
+        pids = _load_pids(where)
+        if running(pids.get(MASTER)):
+            _wait_healthy(where, pids[MASTER]["pid"])
+            return False
+        if running(pids.get(WORKER)):  # a worker orphaned by a SIGKILLed master holds the port
+            _terminate(WORKER, pids[WORKER]["pid"], log)
+        check_port()
+        write_config(where)
+        _schema(where)
+        began = time.monotonic()
+        with open(where.log / "ironic.stdout", "ab") as out:
+            child = subprocess.Popen(
+                [str(where.bin("ironic")), "--config-file", str(where.conf)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=where.root,
+                env=_clean_env(), start_new_session=True,
+            )  # fmt: skip
+        _children[child.pid] = child
+        pids = {MASTER: record(child.pid)}
+        _save_pids(where, pids)
+        _wait_healthy(where, child.pid)
+        for pid in _children_of(child.pid):
+            pids[WORKER] = record(pid)
+        _save_pids(where, pids)
+    log(f"Ironic is up at {endpoint()} in {time.monotonic() - began:.1f} s (logs in {where.log})")
+    return True
 
 
 def _wait_healthy(where: Layout, master: int) -> None:
@@ -383,6 +432,11 @@ def down(*, log=print) -> bool:
     alone would orphan it, still holding the port); SIGKILL what outlives STOP_TIMEOUT.
     True if something of ours was stopped."""
     where = layout()
+    with locked(where):
+        return _down(where, log)
+
+
+def _down(where: Layout, log) -> bool:
     pids = _load_pids(where)
     ours = {name: int(e["pid"]) for name, e in pids.items() if running(e)}
     if MASTER in ours:  # the worker it forked since (recorded or not) is stopped with it
@@ -406,7 +460,12 @@ def down(*, log=print) -> bool:
 def wipe(*, log=print) -> None:
     """Stop Ironic and forget its nodes and logs; the virtualenv stays."""
     where = layout()
-    down(log=log)
+    with locked(where):
+        _down(where, log)
+        _forget(where)
+
+
+def _forget(where: Layout) -> None:
     for path in where.root.glob("ironic.db*"):
         path.unlink()
     shutil.rmtree(where.log, ignore_errors=True)

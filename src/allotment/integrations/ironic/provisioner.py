@@ -77,13 +77,15 @@ FIELDS = ["uuid", "name", "provision_state", "target_provision_state", "last_err
           "power_state", "instance_info", "maintenance", "maintenance_reason"]  # fmt: skip
 BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)  # s between retries of a reset connection or a locked node
 
+# Per Ironic, shared by every provisioner for it (the agent may make one per tick): one
+# limit on concurrent requests, and one connection (its first request discovers the API).
 _gates: dict[str, threading.BoundedSemaphore] = {}
-_gates_lock = threading.Lock()
+_connections: dict[tuple, openstack.connection.Connection] = {}
+_shared_lock = threading.Lock()
 
 
 def _gate(key: str, size: int) -> threading.BoundedSemaphore:
-    """One limit on concurrent requests per Ironic, shared by every provisioner for it."""
-    with _gates_lock:
+    with _shared_lock:
         return _gates.setdefault(key, threading.BoundedSemaphore(size))
 
 
@@ -128,7 +130,6 @@ class IronicProvisioner:
         self.where = self.options.get("endpoint") or f"cloud {self.options.get('cloud')}"
         self._gate = _gate(self.where, int(self.options.get("concurrency", 8)))
         self._conn: openstack.connection.Connection | None = None
-        self._conn_lock = threading.Lock()
 
     # -- the protocol ----------------------------------------------------------------------
 
@@ -146,7 +147,7 @@ class IronicProvisioner:
         if not wanted:
             return {}
         listed = self.request(
-            "list", f"nodes ({len(wanted)} asked)", lambda bm: list(bm.nodes(fields=FIELDS))
+            f"list the nodes ({len(wanted)} asked)", "", lambda bm: list(bm.nodes(fields=FIELDS))
         )
         known: dict[str, Any] = {}
         for n in listed:
@@ -295,16 +296,25 @@ class IronicProvisioner:
         return self.request("get", name or ident, lambda bm: bm.get_node(ident, fields=FIELDS))
 
     def _find(self, name: str) -> Any | None:
-        return self.request("find", name, lambda bm: bm.find_node(name, ignore_missing=True))
+        def get_or_none(bm: Any) -> Any | None:
+            try:
+                return bm.get_node(name, fields=FIELDS)
+            except sdk.NotFoundException:
+                return None
+
+        return self.request("find", name, get_or_none)
 
     # -- the connection and errors ---------------------------------------------------------
 
     @property
     def baremetal(self) -> Any:
         """openstacksdk's baremetal proxy (its first use negotiates the API version)."""
-        with self._conn_lock:
-            if self._conn is None:
-                self._conn = self._connect()
+        if self._conn is None:
+            key = (self.options.get("endpoint"), self.options.get("cloud"), self.timeout)
+            with _shared_lock:
+                if key not in _connections:
+                    _connections[key] = self._connect()
+                self._conn = _connections[key]
         return self._conn.baremetal
 
     def _connect(self) -> openstack.connection.Connection:
@@ -359,7 +369,8 @@ class IronicProvisioner:
             kind, permanent = type(e).__name__, True
         attempts = f" (after {tries} attempts)" if tries > 1 else ""
         return EngineError(
-            f"Ironic ({self.where}): {what} node {node} failed{attempts}: {kind}: {_detail(e)}",
+            f"Ironic ({self.where}): {what}{f' node {node}' if node else ''} failed{attempts}: "
+            f"{kind}: {_detail(e)}",
             permanent=permanent,
         )
 

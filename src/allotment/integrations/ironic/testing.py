@@ -1,8 +1,9 @@
 """pytest plugin: the real local Ironic for a test session, and nodes that clean up after.
 
 `ironic_endpoint` starts Ironic once per session if nothing answers at its endpoint, and
-stops it at the end only if it started it; an Ironic already answering (`allot dev ironic
-up`, another run's) is used as it is. Where Ironic cannot be installed (no network for
+stops it at the end only if it started it and no other test session is using it (each holds
+a shared lock on the run directory's users.lock); an Ironic already answering (`allot dev
+ironic up`, another run's) is used as it is. Where Ironic cannot be installed (no network for
 pip), the tests that need it are skipped with the reason. It lives at $ALLOTMENT_IRONIC_DIR
 (else <var>/ironic): point that at a lasting directory, or every run installs it again.
 
@@ -12,6 +13,7 @@ statuses, and removes the nodes it named at the end, so tests can share one Iron
 
 from __future__ import annotations
 
+import fcntl
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,17 +27,26 @@ from allotment.inventory.engines import Provision, ProvisionStatus
 
 @pytest.fixture(scope="session")
 def ironic_endpoint() -> Iterator[str]:
-    if devironic.answers():
+    where = devironic.layout()
+    where.users.parent.mkdir(parents=True, exist_ok=True)
+    with open(where.users, "a") as users:
+        fcntl.flock(users, fcntl.LOCK_SH)  # another session may be using it till we are done
+        started = False
+        if not devironic.answers():
+            try:
+                started = devironic.start(log=lambda *_: None)
+            except devironic.IronicInstallError as e:
+                pytest.skip(f"the local Ironic could not be installed: {e}")
+            except devironic.IronicError as e:
+                pytest.fail(f"the local Ironic did not start: {e}", pytrace=False)
         yield devironic.endpoint()
-        return
-    try:
-        url = devironic.up(log=lambda *_: None)
-    except devironic.IronicInstallError as e:
-        pytest.skip(f"the local Ironic could not be installed: {e}")
-    except devironic.IronicError as e:
-        pytest.fail(f"the local Ironic did not start: {e}", pytrace=False)
-    yield url
-    devironic.down(log=lambda *_: None)  # ours: leave the port free, as we found it
+        if not started:
+            return
+        try:  # stop it, as we found it, unless another session is still using it
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        devironic.down(log=lambda *_: None)
 
 
 class IronicForTests:

@@ -97,19 +97,22 @@ def test_up_refuses_a_taken_port_before_starting_anything(run_dir, held_port, mo
         devironic.up(log=lambda *_: None)
 
 
-def test_the_schema_is_created_once_then_upgraded(run_dir, monkeypatch):
+def test_the_schema_is_created_then_left_then_upgraded_for_another_release(run_dir, monkeypatch):
     actions = []
 
     def dbsync(command, **kwargs):
         actions.append(command[-1])
+        run_dir.db.write_bytes(b"")
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(devironic.subprocess, "run", dbsync)
     devironic.write_config(run_dir)
     devironic._schema(run_dir)
-    run_dir.db.write_bytes(b"")
+    devironic._schema(run_dir)  # this release's schema: nothing to do
+    run_dir.schema_stamp.write_text("ironic==38.0.0\n")
     devironic._schema(run_dir)
     assert actions == ["create_schema", "upgrade"]
+    assert run_dir.schema_stamp.read_text() == devironic.REQUIREMENT + "\n"
 
 
 def test_a_failed_create_schema_shows_its_log_and_starts_again_next_time(run_dir, monkeypatch):
