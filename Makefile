@@ -20,12 +20,19 @@ $(VENDOR): package.json package-lock.json scripts/vendor-static
 	scripts/vendor-static
 	@touch $@
 
-## demo: set up, load the example site, print the admin login, serve on :8000
+# The agent (shifts, Slurm syncs, deadlines) runs beside the portal; Ctrl-C stops both.
+SERVE = mkdir -p $${ALLOTMENT_VAR_DIR:-var}; \
+	$(BIN)/allot agent run --tick 1 >$${ALLOTMENT_VAR_DIR:-var}/agent.log 2>&1 & agent=$$!; \
+	trap 'kill $$agent 2>/dev/null' EXIT INT TERM; \
+	echo "The agent runs beside the portal (log: $${ALLOTMENT_VAR_DIR:-var}/agent.log)."; \
+	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
+
+## demo: set up, load the example site, print the admin login, serve on :8000 with the agent
 demo: $(STAMP) $(VENDOR)
 	$(BIN)/allot migrate --noinput
 	$(BIN)/allot demo load
 	$(BIN)/allot demo admin
-	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
+	@$(SERVE)
 
 ## demo-slurm: the demo, with the example site's brecca on a real Slurm on loopback (root)
 demo-slurm: $(STAMP) $(VENDOR)
@@ -34,7 +41,7 @@ demo-slurm: $(STAMP) $(VENDOR)
 	$(BIN)/allot dev slurm up
 	$(BIN)/allot slurm sync brecca
 	$(BIN)/allot demo admin
-	$(BIN)/allot runserver 127.0.0.1:8000 --noreload
+	@$(SERVE)
 
 ## test: lint, then the whole suite on SQLite and again on PostgreSQL
 test: $(STAMP) $(VENDOR)

@@ -18,6 +18,7 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from allotment.core import fsm
@@ -317,9 +318,9 @@ def request_shift(
     _require_service(to_service)
     chosen = image_for(to_service, image)
     if not timedelta(0) <= drain_timeout <= MAX_DRAIN:
-        raise ValidationError(f"--drain-timeout must be between 0 and {MAX_DRAIN.days} days.")
+        raise ValidationError(f"The drain timeout must be between 0 and {MAX_DRAIN.days} days.")
     if not 1 <= parallel <= max_parallel():
-        raise ValidationError(f"--parallel must be between 1 and {max_parallel()}.")
+        raise ValidationError(f"Nodes moving at once must be between 1 and {max_parallel()}.")
     if not nodes:
         raise ValidationError("Name at least one node.")
     with transaction.atomic():
@@ -355,7 +356,7 @@ def request_shift(
 
 def _refusal(node: Node, to: Machine, fallback: Provisioner | None) -> str:
     if node.protected:
-        return "it is protected (allot node set --no-protected to allow shifts)"
+        return "it is protected (unprotect it to allow shifts)"
     if node.maintenance:
         return f"it is in maintenance ({node.maintenance_reason or 'no reason given'})"
     if node.shift_id:
@@ -363,9 +364,9 @@ def _refusal(node: Node, to: Machine, fallback: Provisioner | None) -> str:
     if node.service_id == to.pk:
         return f"it is already in {to}"
     if node.state not in ("enrolled", "available", "in_service", "drained"):
-        return f"it is {node.state}; settle it first (allot shift retry/abort)"
+        return f"it is {node.state}; retry, force or abort it first"
     if node.provisioner is None and fallback is None:
-        return "it has no provisioner (allot node set --provisioner NAME)"
+        return "it has no provisioner (give it one)"
     return ""
 
 
@@ -437,14 +438,17 @@ def abort_shift(shift: Shift, *, actor=None, via: str = "") -> Shift:
                          via=via)  # fmt: skip
             if fsm.Action.ABORT in fsm.actions(node):
                 operator_action(node, fsm.Action.ABORT, actor=actor, via=via)
+        if not shift.items.filter(outcome__in=[Outcome.WAITING, Outcome.MOVING]).exists():
+            shift.finished_at = timezone.now()  # no node left for the agent to close it
+            shift.save(update_fields=["finished_at"])
     return shift
 
 
 def shift_progress(shift: Shift) -> dict:
     """Counts of its nodes by outcome, and whether it has finished."""
     counts = {o.value: 0 for o in Outcome}
-    for item in shift.items.all():
-        counts[item.outcome] += 1
+    for row in shift.items.values("outcome").annotate(n=Count("pk")).order_by():
+        counts[row["outcome"]] = row["n"]
     counts["total"] = sum(counts[o.value] for o in Outcome)
     counts["finished"] = bool(shift.finished_at)
     return counts

@@ -123,6 +123,8 @@ def test_aborting_a_shift_leaves_waiting_nodes_where_they_are(inventory):
     _brecca, tango = inventory
     shift = request_shift(nodes_named("node[3-4]"), tango, parallel=1)
     abort_shift(shift)
+    shift.refresh_from_db()
+    assert shift.finished_at is not None  # nobody left to close it
     run_until_settled(nodes_named("node[3-4]"), timeout=10)
     assert states("node[3-4]") == [
         ("node3", "in_service", "brecca"), ("node4", "in_service", "brecca"),
