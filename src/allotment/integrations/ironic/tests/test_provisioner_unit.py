@@ -188,3 +188,102 @@ def test_no_ironic_listening_is_a_temporary_error_naming_ironic_and_the_node():
         p.undeploy("n1")
     assert str(e.value).startswith(f"Ironic (http://127.0.0.1:{port}): get node n1 failed")
     assert not e.value.permanent
+
+
+class FakeBaremetal:
+    """Stands in for openstacksdk's baremetal proxy: one node, and the calls made to it.
+    For the states the fake hardware cannot reach (a failed deploy, a failed clean)."""
+
+    def __init__(self, state, image="", *, refuse=False, then=None):
+        self.node = node(state, image=image, error="boom" if "fail" in state else None)
+        self.calls = []
+        self.refuse = refuse  # provision requests answer 400 ...
+        self.then = then  # ... after moving the node to this state (an answer lost)
+
+    def get_node(self, ident, fields=None):
+        return self.node
+
+    def update_node(self, ident, **changes):
+        self.node.instance_info = changes["instance_info"]
+        self.calls.append(("update", changes["instance_info"]["image_source"]))
+
+    def set_node_provision_state(self, ident, action, wait=False):
+        assert wait is False
+        self.calls.append(("provision", action))
+        if self.then:
+            self.node.provision_state = self.then
+        if self.refuse:
+            raise http_error(sdk.BadRequestException, 400, f"cannot {action}")
+
+
+def provisioner_on(fake: FakeBaremetal) -> IronicProvisioner:
+    p = IronicProvisioner({"endpoint": "http://127.0.0.1:6385"})
+    p._conn = SimpleNamespace(baremetal=fake)
+    return p
+
+
+IMAGE = ImageSpec("rocky", "http://images.example/r.qcow2", "")
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [("available", "active"), ("deploy failed", "active"), ("active", "rebuild"),
+     ("error", "rebuild")],
+)  # fmt: skip
+def test_deploy_asks_what_ironic_allows_from_each_state(state, action):
+    fake = FakeBaremetal(state, image="http://images.example/old.qcow2")
+    provisioner_on(fake).deploy("n1", IMAGE)
+    assert fake.calls == [("update", IMAGE.source_url), ("provision", action)]
+
+
+@pytest.mark.parametrize("state", ["deploying", "wait call-back", "active"])
+def test_deploy_leaves_a_node_deploying_or_deployed_with_that_image(state):
+    fake = FakeBaremetal(state, image=IMAGE.source_url)
+    provisioner_on(fake).deploy("n1", IMAGE)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("state", ["deploying", "cleaning", "deleting"])
+def test_deploy_while_another_transition_runs_is_a_temporary_error(state):
+    fake = FakeBaremetal(state, image="http://images.example/old.qcow2")
+    with pytest.raises(EngineError, match=f"node n1 is .*{state}") as e:
+        provisioner_on(fake).deploy("n1", IMAGE)
+    assert not e.value.permanent and fake.calls == []
+
+
+@pytest.mark.parametrize("state", ["active", "deploy failed", "error", "wait call-back"])
+def test_undeploy_asks_ironic_to_delete_the_instance(state):
+    fake = FakeBaremetal(state)
+    provisioner_on(fake).undeploy("n1")
+    assert fake.calls == [("provision", "deleted")]
+
+
+@pytest.mark.parametrize("state", ["available", "deleting", "cleaning", "clean wait"])
+def test_undeploy_leaves_a_node_undeployed_or_on_its_way(state):
+    fake = FakeBaremetal(state)
+    provisioner_on(fake).undeploy("n1")
+    assert fake.calls == []
+
+
+def test_undeploy_of_a_failed_clean_needs_an_operator():
+    with pytest.raises(EngineError, match="node n1 failed cleaning \\(boom\\)") as e:
+        provisioner_on(FakeBaremetal("clean failed")).undeploy("n1")
+    assert e.value.permanent
+
+
+def test_undeploy_while_deploying_is_a_temporary_error():
+    with pytest.raises(EngineError, match="undeploy it once the deploy ends") as e:
+        provisioner_on(FakeBaremetal("deploying")).undeploy("n1")
+    assert not e.value.permanent
+
+
+def test_a_refusal_of_what_was_done_already_is_success():
+    # The request went through but its answer was lost; the retry is refused.
+    fake = FakeBaremetal("active", refuse=True, then="deleting")
+    provisioner_on(fake).undeploy("n1")
+    fake = FakeBaremetal("available", refuse=True, then="deploying")
+    provisioner_on(fake).deploy("n1", IMAGE)
+    # A refusal that left the node where it was is an error.
+    with pytest.raises(EngineError, match="HTTP 400: cannot deleted") as e:
+        provisioner_on(FakeBaremetal("active", refuse=True)).undeploy("n1")
+    assert e.value.permanent
