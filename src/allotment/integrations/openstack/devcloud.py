@@ -534,14 +534,17 @@ def _wait(
 
 
 def _computes_ready(hosts: list[str], since: str) -> bool:
-    """Every host's nova-compute has reported since `since` and is mapped to cell1 (the
-    scheduler maps new hosts every 2 s; until then boots on them fail with NoValidHost)."""
+    """Every host's nova-compute has registered (a new one) or reported (a known one) since
+    `since`, and its node is mapped to cell1 (the scheduler maps new hosts every 2 s; until
+    then boots on them fail with NoValidHost). Nova counts a new service up from its creation;
+    its first heartbeat comes 5 s later."""
     if not hosts:
         return True
     listed = ", ".join(f"'{h}'" for h in hosts)
     out = _sql(
         f"SELECT (SELECT COUNT(*) FROM {PREFIX}_nova.services WHERE `binary`='nova-compute'"
-        f" AND deleted=0 AND host IN ({listed}) AND last_seen_up >= '{since}'),"
+        f" AND deleted=0 AND host IN ({listed})"
+        f" AND COALESCE(last_seen_up, created_at) >= '{since}'),"
         f" (SELECT COUNT(*) FROM {PREFIX}_nova_api.host_mappings WHERE host IN ({listed}))"
     )
     reported, mapped = (int(x) for x in out.split())
