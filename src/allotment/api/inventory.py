@@ -15,9 +15,7 @@ from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connections
-from django.db.models import BooleanField, Count, Prefetch, Q
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -44,6 +42,7 @@ from allotment.inventory.models import (
     Shift,
     ShiftNode,
 )
+from allotment.inventory.queries import with_tag
 from allotment.inventory.states import MAX_DRAIN, NodeStates
 from allotment.inventory.views_data import history_dicts
 from allotment.resources.models import Machine
@@ -386,20 +385,6 @@ class HostRangeFilter(filters.Filter):
         return queryset if value is None else queryset.filter(name__in=value)
 
 
-def _with_tag(queryset, tag: str):
-    """Nodes whose tags list holds `tag` exactly: JSON containment on PostgreSQL, json_each on
-    SQLite (which has no JSON `contains` lookup)."""
-    if connections[queryset.db].vendor == "postgresql":
-        return queryset.filter(tags__contains=[tag])
-    table = Node._meta.db_table
-    holds = RawSQL(
-        f'EXISTS (SELECT 1 FROM json_each("{table}"."tags") WHERE json_each.value = %s)',
-        [tag],
-        output_field=BooleanField(),
-    )
-    return queryset.alias(_holds_tag=holds).filter(_holds_tag=True)
-
-
 class NodeFilter(FilterSet):
     names = HostRangeFilter(help_text="Nodes of this host range: n[001-016],cnode1.")
     state = filters.ChoiceFilter(choices=[(s, s) for s in NodeStates.states])
@@ -417,7 +402,7 @@ class NodeFilter(FilterSet):
                   "maintenance"]  # fmt: skip
 
     def tagged(self, queryset, name, value):
-        return _with_tag(queryset, value)
+        return with_tag(queryset, value)
 
 
 class ShiftFilter(FilterSet):

@@ -130,28 +130,51 @@ def _records(path: Path, text: str) -> list[tuple[int, dict]]:
             data = data["nodes"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ValidationError(f"{path}: give a list of nodes (or a mapping with `nodes:`).")
-        return [(r.pop("__line__"), r) for r in data]
+        # an alias (*a) repeats the same mapping: copy each before taking its line off
+        return [(r.get("__line__", 0), {k: v for k, v in r.items() if k != "__line__"})
+                for r in data]  # fmt: skip
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "name" not in reader.fieldnames:
         raise ValidationError(f"{path}:1: the header needs a `name` column.")
     unknown = set(reader.fieldnames) - FIELDS
     if unknown:
         raise ValidationError(f"{path}:1: unknown columns {', '.join(sorted(unknown))}.")
-    return [(reader.line_num, {k: v for k, v in row.items() if v not in (None, "")})
-            for row in reader]  # fmt: skip
+    records = []
+    for row in reader:
+        if None in row:  # csv puts cells beyond the header under None
+            raise ValidationError(
+                f"{path}:{reader.line_num}: more cells than the header has columns."
+            )
+        records.append((reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}))
+    return records
+
+
+MAX_INT = 2**31 - 1
+
+
+def _text(raw) -> str:
+    if isinstance(raw, dict | list | tuple | set) or raw is None:
+        raise ValueError("give a text value")
+    text = str(raw)
+    if "\x00" in text:
+        raise ValueError("a NUL character is not allowed")
+    return text
 
 
 def _value(field: str, raw):
     if field in LISTS:
         if isinstance(raw, str):
-            return [part.strip() for part in raw.replace(";", " ").split() if part.strip()]
+            return [part.strip() for part in _text(raw).replace(";", " ").split() if part.strip()]
         if not isinstance(raw, list):
             raise ValueError("give a list")
-        return [str(v) for v in raw]
+        return [_text(v) for v in raw]
     if field in INTS:
-        if isinstance(raw, bool):
+        if isinstance(raw, bool | dict | list):
             raise ValueError("give a whole number")
-        return int(raw)
+        number = int(raw)
+        if not 0 <= number <= MAX_INT:
+            raise ValueError(f"give a whole number from 0 to {MAX_INT}")
+        return number
     if field in BOOLS:
         if isinstance(raw, bool):
             return raw
@@ -161,7 +184,7 @@ def _value(field: str, raw):
         if text in ("0", "false", "no", "n", ""):
             return False
         raise ValueError("give true or false")
-    return str(raw)
+    return _text(raw)
 
 
 def import_nodes(path: str | Path, text: str | None = None) -> ImportResult:

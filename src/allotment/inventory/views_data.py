@@ -53,7 +53,7 @@ def shift_dict(shift: Shift, *, items: bool = True) -> dict:
         "id": shift.pk,
         "to_service": shift.to_service.name,
         "image": shift.image.name,
-        "drain_timeout_s": int(shift.drain_timeout.total_seconds()),
+        "drain_timeout_seconds": int(shift.drain_timeout.total_seconds()),
         "force": shift.force,
         "parallel": shift.parallel,
         "created_at": shift.created_at,
@@ -64,7 +64,7 @@ def shift_dict(shift: Shift, *, items: bool = True) -> dict:
         "progress": shift_progress(shift),
     }
     if items:
-        data["nodes"] = [
+        data["items"] = [
             {"node": i.node.name, "from": i.from_service.name if i.from_service else None,
              "outcome": i.outcome, "state": i.node.state, "step": i.node.step,
              "detail": i.detail, "error": i.node.last_error,

@@ -136,3 +136,25 @@ def test_capacity_history_lists_each_change(inventory):
     request_shift(nodes_named("spare1"), tango)
     run_until_settled(nodes_named("spare1"), timeout=30)
     assert [(h["node"], h["change"]) for h in capacity.history(tango)] == [("spare1", 32)]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "error"),
+    [
+        ("a.yaml", "- &a {name: n1}\n- *a\n", r"a.yaml:1: name: n1 is also on line 1"),
+        ("a.csv", "name,rack\nx1,r1,extra\n", r"a.csv:2: more cells than the header"),
+        ("a.csv", "name,rack\nx1,r\x001\n", r"a.csv:2: rack: .*NUL"),
+        ("a.yaml", "- {name: x1, cpus: 99999999999}\n", r"a.yaml:1: cpus: .*0 to 2147483647"),
+        ("a.yaml", "- {name: x1, rack: {a: 1}}\n", r"a.yaml:1: rack: .*text value"),
+        ("a.yaml", "- {name: x1, macs: [{a: 1}]}\n", r"a.yaml:1: macs: .*text value"),
+        ("a.yaml", "- {name: 'x[1-'}\n", r"a.yaml:1: name: .*not a node name or range"),
+        ("a.yaml", "- {name: x1, service: nowhere}\n", r"a.yaml:1: service: there is no machine"),
+    ],
+)
+def test_a_bad_import_names_the_line_and_imports_nothing(inventory, name, text, error):
+    from allotment.inventory.services import import_nodes
+
+    before = Node.objects.count()
+    with pytest.raises(ValidationError, match=error):
+        import_nodes(name, text)
+    assert Node.objects.count() == before

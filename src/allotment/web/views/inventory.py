@@ -10,7 +10,6 @@ do. Every listing is paged, so the pages stay fast whatever the size of the inve
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytimeparse2
@@ -19,8 +18,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import MaxValueValidator
-from django.db import connection
-from django.db.models import Count, F, Func, IntegerField, Q, QuerySet, Value, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,6 +30,7 @@ from allotment.core import fsm
 from allotment.core.forms import show_refusal
 from allotment.inventory import services
 from allotment.inventory.models import Image, Node, Outcome, Shift, ShiftNode
+from allotment.inventory.queries import with_tag
 from allotment.inventory.states import NodeStates
 from allotment.resources.models import Machine, MachineKind
 
@@ -101,17 +100,6 @@ class NodeFilterForm(forms.Form):
         if data.get("tag"):
             nodes = with_tag(nodes, data["tag"].strip())
         return nodes
-
-
-def with_tag(nodes: QuerySet[Node], tag: str) -> QuerySet[Node]:
-    """Nodes whose `tags` list holds exactly `tag`. PostgreSQL answers JSON containment
-    (an index can serve it); SQLite has no JSON containment, so there the stored JSON text
-    is searched for the tag as a JSON string, quotes included, case-sensitively (instr, not
-    LIKE), which matches whole list items only."""
-    if connection.features.supports_json_field_contains:
-        return nodes.filter(tags__contains=[tag])
-    needle = Func(F("tags"), Value(json.dumps(tag)), function="instr", output_field=IntegerField())
-    return nodes.annotate(tag_at=needle).filter(tag_at__gt=0)
 
 
 # -- the shift form -----------------------------------------------------------------------

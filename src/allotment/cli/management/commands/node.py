@@ -21,6 +21,7 @@ from allotment.cli.output import (
 from allotment.core.validation import get_named
 from allotment.inventory import services
 from allotment.inventory.models import Node, Provisioner
+from allotment.inventory.queries import with_tag
 from allotment.inventory.views_data import history_dicts, node_dict, shift_dict
 from allotment.resources.models import Machine
 
@@ -101,8 +102,8 @@ class Command(AllotCommand):
         if rack:
             nodes = nodes.filter(rack=rack)
         if tag:
-            nodes = [n for n in nodes if tag in n.tags]
-        rows = [node_dict(n) for n in list(nodes)[:LIST_LIMIT]]
+            nodes = with_tag(nodes, tag)
+        rows = [node_dict(n) for n in nodes[:LIST_LIMIT]]
         if as_json:
             return emit_json(rows)
         emit_table(

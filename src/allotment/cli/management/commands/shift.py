@@ -71,13 +71,13 @@ class Command(AllotCommand):
         if as_json:
             return emit_json(data)
         say(f"shift {data['id']} → {data['to_service']} (image {data['image']}, drain timeout "
-            f"{data['drain_timeout_s']} s{', force' if data['force'] else ''}, "
+            f"{data['drain_timeout_seconds']} s{', force' if data['force'] else ''}, "
             f"{data['parallel']} at once){' aborted' if data['aborted'] else ''}"
             f"{' finished' if data['finished_at'] else ''}")  # fmt: skip
         emit_table(
             ["node", "from", "outcome", "state", "step", "detail"],
             [[n["node"], n["from"], n["outcome"], n["state"], n["step"],
-              n["error"] or n["detail"]] for n in data["nodes"]],
+              n["error"] or n["detail"]] for n in data["items"]],
         )  # fmt: skip
 
     @command()
