@@ -13,6 +13,7 @@ from allotment.demo import site
 pytest_plugins = [
     "allotment.integrations.slurm.testing",
     "allotment.integrations.ironic.testing",
+    "allotment.integrations.openstack.testing",
 ]
 
 
