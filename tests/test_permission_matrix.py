@@ -233,6 +233,8 @@ TARGETS: dict[str, Target] = {
     "web-explorer-csv": Target("page", _page("web:explorer-csv")),
     "web-grant-create": Target("page", _page("web:grant-create")),
     "web-audit-log": Target("page", _page("web:audit-log")),
+    "web-nodes": Target("page", _page("web:nodes")),
+    "web-shifts": Target("page", _page("web:shifts")),
     # The workflows (allotment.applications).
     "apply-mine": Target("page", _page("applications:mine")),
     "apply-inbox": Target("page", _page("applications:inbox")),
@@ -285,6 +287,8 @@ TARGETS: dict[str, Target] = {
         "api", _api("group-members", lambda: GroupMember.objects.filter(group__name="matlab")[0].pk)
     ),
     "api-machines-list": Target("api", _api("machines")),
+    "api-nodes-list": Target("api", _api("nodes")),
+    "api-shifts-list": Target("api", _api("shifts")),
     "api-machines-detail": Target("api", _api("machines", lambda: "brecca")),
     "api-resource-pools-list": Target("api", _api("resource-pools")),
     "api-resource-pools-detail": Target(
@@ -477,6 +481,9 @@ GRID: dict[str, tuple] = {
     "web-explorer-csv":                     (N, 200, 200, 200, 200, 200, 200, 200, N),
     "web-grant-create":                     (N, 200, 403, 403, 403, 403, 403, 403, N),
     "web-audit-log":                        (N, 200, 403, 403, 403, 403, 403, 403, N),
+    # The bare-metal inventory is infrastructure: site administrators only, reads included.
+    "web-nodes":                            (N, 200, 403, 403, 403, 403, 403, 403, N),
+    "web-shifts":                           (N, 200, 403, 403, 403, 403, 403, 403, N),
     "apply-mine":                           (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-inbox":                          (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-join-list":                      (N, 200, 200, 200, 200, 200, 200, 200, N),
@@ -507,6 +514,8 @@ GRID: dict[str, tuple] = {
     "api-group-members-detail-ProjectA":    (401, 200, 404, 404, 200, 200, 200, 404, 401),
     "api-group-members-detail-matlab":      (401, 200, 404, 404, 404, 404, 404, 404, 401),
     "api-machines-list":                    (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-nodes-list":                       (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-shifts-list":                      (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-machines-detail":                  (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-list":              (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-detail":            (401, 200, 200, 200, 200, 200, 200, 200, 401),
