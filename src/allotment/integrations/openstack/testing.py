@@ -13,6 +13,8 @@ default hypervisors cnode1 and cnode2 enabled.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -30,15 +32,24 @@ def openstack_cloud() -> Iterator[dict]:
     missing = devcloud.missing_prerequisites()
     if missing:
         pytest.skip(f"the loopback OpenStack cloud cannot run here: {missing}")
-    was_up = devcloud.status()["up"]
-    try:
-        info = devcloud.up(log=lambda *_: None, point_machine=False)
-    except devcloud.CloudInstallError as e:
-        pytest.skip(f"the loopback OpenStack cloud cannot be installed: {e}")
-    except devcloud.CloudError as e:
-        pytest.fail(f"the loopback OpenStack cloud did not start: {e}")
-    yield info
-    if not was_up:  # leave the machine as we found it: its ports free, its memory back
+    users = devcloud.layout().root / "run" / "users.lock"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    with open(users, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # another session may be using it till we are done
+        was_up = devcloud.status()["up"]
+        try:
+            info = devcloud.up(log=lambda *_: None, point_machine=False)
+        except devcloud.CloudInstallError as e:
+            pytest.skip(f"the loopback OpenStack cloud cannot be installed: {e}")
+        except devcloud.CloudError as e:
+            pytest.fail(f"the loopback OpenStack cloud did not start: {e}", pytrace=False)
+        yield info
+        if was_up:
+            return
+        try:  # leave the machine as we found it, unless another session still uses the cloud
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
         devcloud.down(log=lambda *_: None)
 
 
@@ -74,17 +85,17 @@ def boot_args(openstack_conn) -> dict:
 
 @pytest.fixture
 def boot(openstack_conn, boot_args) -> Iterator[Callable[..., list[str]]]:
-    """boot(host, count, prefix) -> ids: servers forced onto `host` (availability zone
-    nova:<host>, admin only), networks 'none' (the only kind the Neutron stub allows), ACTIVE
-    when returned. Every server booted is deleted at the end of the test."""
+    """boot(host, count, prefix, **create_server_args) -> ids: servers forced onto `host`
+    (availability zone nova:<host>, admin only), networks 'none' (the only kind the Neutron
+    stub allows), ACTIVE when returned. Every server booted is deleted at the end of the test."""
     made: list[str] = []
 
-    def boot_on(host: str, count: int = 1, prefix: str = "t") -> list[str]:
+    def boot_on(host: str, count: int = 1, prefix: str = "t", **extra) -> list[str]:
         ids = []
         for n in range(count):
             server = openstack_conn.compute.create_server(
                 name=f"{prefix}-{host}-{n}", networks="none", availability_zone=f"nova:{host}",
-                **boot_args,
+                **boot_args, **extra,
             )  # fmt: skip
             made.append(server.id)
             ids.append(server.id)
@@ -123,3 +134,26 @@ def wait_until(check: Callable[[], object], what: str, timeout: float = 60):
             return value
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
         time.sleep(POLL)
+
+
+@pytest.fixture(scope="session")
+def spare_host(openstack_cloud) -> Iterator[str]:
+    """A hypervisor of this session's own, so that a test may drain and evacuate it while
+    other sessions use cnode1 and cnode2: started once, and taken out of the cloud at the end
+    (its compute service deleted, its state wiped)."""
+    from types import SimpleNamespace
+
+    from allotment.integrations.openstack.compute import NovaHosts
+
+    host = f"spare{os.getpid()}"
+    devcloud.start_compute(host, wait=True)
+    yield host
+    options = {"cloud": openstack_cloud["cloud"], "clouds_yaml": openstack_cloud["clouds_yaml"],
+               "loopback": True}  # fmt: skip
+    hosts = NovaHosts(SimpleNamespace(engine_options=options))
+
+    def gone() -> bool:
+        hosts.stop(host)
+        return not hosts.host(host).known
+
+    wait_until(gone, f"{host} taken out of the cloud", timeout=90)

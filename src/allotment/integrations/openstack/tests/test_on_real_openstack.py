@@ -1,5 +1,6 @@
 """NovaHosts against the real loopback cloud: Keystone, Placement, Glance and Nova with fake
-hypervisors (cnode1, cnode2, and node9 started and stopped here)."""
+hypervisors. Draining and evacuating act on a hypervisor of the session's own (spare_host),
+so that other sessions can use cnode1 and cnode2 meanwhile; node9 joins and leaves here."""
 
 import time
 from collections import Counter
@@ -21,79 +22,74 @@ def compute_service(conn, host):
 
 
 @pytest.fixture
-def enabled_again(openstack_conn):
-    """Hosts a test disables are enabled again at its end, whatever happened."""
-    touched: list[str] = []
-    yield touched
-    for host in touched:
-        service = compute_service(openstack_conn, host)
-        if service.status == "disabled":
-            openstack_conn.compute.enable_service(service)
+def spare(spare_host, openstack_conn):
+    """The session's own hypervisor, enabled again at the end of the test whatever happened."""
+    yield spare_host
+    service = compute_service(openstack_conn, spare_host)
+    if service.status == "disabled":
+        openstack_conn.compute.enable_service(service)
 
 
 def test_drain_disables_the_host_with_the_reason_and_keeps_an_earlier_one(
-    tango, openstack_conn, enabled_again
+    tango, openstack_conn, spare
 ):
     hosts = NovaHosts(tango)
-    enabled_again.append("cnode2")
-    assert hosts.host("cnode2").known and not hosts.host("cnode2").drained
+    assert hosts.host(spare).known and not hosts.host(spare).drained
 
-    hosts.drain("cnode2", OURS)
-    state = hosts.host("cnode2")
+    hosts.drain(spare, OURS)
+    state = hosts.host(spare)
     assert (state.known, state.up, state.drained, state.reason) == (True, True, True, OURS)
     assert state.drained_by_us
-    service = compute_service(openstack_conn, "cnode2")
+    service = compute_service(openstack_conn, spare)
     assert (service.status, service.disabled_reason) == ("disabled", OURS)
-    assert "disabled" in hosts.health("cnode2") and OURS in hosts.health("cnode2")
+    assert "disabled" in hosts.health(spare) and OURS in hosts.health(spare)
 
-    hosts.drain("cnode2", f"{REASON_PREFIX} 8: another shift")
-    assert hosts.host("cnode2").reason == OURS
+    hosts.drain(spare, f"{REASON_PREFIX} 8: another shift")
+    assert hosts.host(spare).reason == OURS
 
-    hosts.resume("cnode2")
-    assert not hosts.host("cnode2").drained
-    assert hosts.health("cnode2") == ""
+    hosts.resume(spare)
+    assert not hosts.host(spare).drained
+    assert hosts.health(spare) == ""
 
 
-def test_resume_leaves_a_host_someone_else_disabled(tango, openstack_conn, enabled_again):
+def test_resume_leaves_a_host_someone_else_disabled(tango, openstack_conn, spare):
     hosts = NovaHosts(tango)
-    enabled_again.append("cnode2")
-    service = compute_service(openstack_conn, "cnode2")
+    service = compute_service(openstack_conn, spare)
     openstack_conn.compute.disable_service(service, disabled_reason="ops: firmware update")
 
-    hosts.resume("cnode2")
-    hosts.drain("cnode2", OURS)  # already drained: left as it is
+    hosts.resume(spare)
+    hosts.drain(spare, OURS)  # already drained: left as it is
 
-    state = hosts.host("cnode2")
+    state = hosts.host(spare)
     assert state.drained and not state.drained_by_us
     assert state.reason == "ops: firmware update"
-    assert "ops: firmware update" in hosts.health("cnode2")
+    assert "ops: firmware update" in hosts.health(spare)
 
 
-def test_evacuate_moves_every_server_off_a_drained_host(tango, openstack_conn, boot, enabled_again):
+def test_evacuate_moves_every_server_off_a_drained_host(tango, openstack_conn, boot, spare):
     hosts = NovaHosts(tango)
     compute = openstack_conn.compute
-    active = boot("cnode1", 3, prefix="live")
-    stopped = boot("cnode1", 1, prefix="cold")[0]
+    active = boot(spare, 3, prefix="live")
+    stopped = boot(spare, 1, prefix="cold")[0]
     elsewhere = boot("cnode2", 1, prefix="stay")[0]
     compute.stop_server(stopped)
     wait_servers(openstack_conn, [stopped], lambda s: s.status == "SHUTOFF", "SHUTOFF")
-    assert {w.id for w in hosts.workload("cnode1")} == {*active, stopped}
+    assert {w.id for w in hosts.workload(spare)} == {*active, stopped}
 
-    enabled_again.append("cnode1")
-    hosts.drain("cnode1", OURS)
+    hosts.drain(spare, OURS)
     asked: Counter[str] = Counter()
     seen: dict[str, set[str]] = {}
     began = time.monotonic()
     while True:
-        work = hosts.workload("cnode1")
+        work = hosts.workload(spare)
         for w in work:
             seen.setdefault(w.id, set()).add(w.state)
         if not work:
             break
-        outcome = hosts.evacuate("cnode1", force=False)
+        outcome = hosts.evacuate(spare, force=False)
         assert not outcome.refused, outcome.refused
         asked.update(outcome.started)
-        assert time.monotonic() - began < 120, f"still on cnode1: {work}"
+        assert time.monotonic() - began < 120, f"still on {spare}: {work}"
         time.sleep(0.5)
 
     # Each server was asked once (the stopped one: cold migration, then its confirmation),
@@ -102,39 +98,39 @@ def test_evacuate_moves_every_server_off_a_drained_host(tango, openstack_conn, b
     assert "VERIFY_RESIZE" in seen[stopped]
     final = wait_servers(openstack_conn, [*active, stopped, elsewhere],
                          lambda s: s.task_state is None, "settled")  # fmt: skip
-    assert {(final[i].status, final[i].compute_host) for i in active} == {("ACTIVE", "cnode2")}
-    assert (final[stopped].status, final[stopped].compute_host) == ("SHUTOFF", "cnode2")
+    assert {final[i].status for i in active} == {"ACTIVE"}
+    assert final[stopped].status == "SHUTOFF"
+    assert spare not in {final[i].compute_host for i in (*active, stopped)}
     assert (final[elsewhere].status, final[elsewhere].compute_host) == ("ACTIVE", "cnode2")
-    kinds = {m.server_id: m.migration_type for m in compute.migrations(source_compute="cnode1")
+    kinds = {m.server_id: m.migration_type for m in compute.migrations(source_compute=spare)
              if m.server_id in (*active, stopped)}  # fmt: skip
     assert kinds == {**dict.fromkeys(active, "live-migration"), stopped: "migration"}
 
 
-def test_evacuate_reports_what_nova_cannot_move(tango, openstack_conn, boot, enabled_again):
+def test_evacuate_reports_what_nova_cannot_move(tango, openstack_conn, boot, spare):
+    """Servers of an affinity group must stay together, so the scheduler finds no other host
+    for either: live migration is refused at once, the cold migration asked instead fails in
+    the conductor, and the next call reports both with Nova's reason. force moves nothing."""
     hosts = NovaHosts(tango)
     compute = openstack_conn.compute
-    server = boot("cnode1", 1, prefix="stuck")[0]
-    for service in compute.services(binary="nova-compute"):
-        if service.host != "cnode1" and service.status == "enabled":
-            enabled_again.append(service.host)
-            compute.disable_service(service, disabled_reason="test: nowhere to go")
-    enabled_again.append("cnode1")
-    hosts.drain("cnode1", OURS)
+    group = compute.create_server_group(name="allot-test-together", policy="affinity")
+    try:
+        together = boot(spare, 2, prefix="together", scheduler_hints={"group": group.id})
+        hosts.drain(spare, OURS)
 
-    # Live migration is refused at once (no valid host); the cold migration asked instead
-    # fails in the conductor, and the next call reports it with Nova's reason.
-    def refused():
-        outcome = hosts.evacuate("cnode1", force=True)
-        return outcome.refused.get(server)
+        def refused():
+            outcome = hosts.evacuate(spare, force=True)
+            return len(outcome.refused) == 2 and outcome.refused
 
-    reason = wait_until(refused, "the evacuation reports the server refused", timeout=60)
-    assert "No valid host" in reason, reason
-    assert "cold migration" in reason, reason
-    assert [w.id for w in hosts.workload("cnode1")] == [server]
-    assert (compute.get_server(server).status, compute.get_server(server).compute_host) == (
-        "ACTIVE",
-        "cnode1",
-    )
+        reasons = wait_until(refused, "the evacuation reports both servers refused", timeout=60)
+        assert set(reasons) == set(together)
+        for reason in reasons.values():
+            assert "No valid host" in reason and "cold migration" in reason, reason
+        assert {w.id for w in hosts.workload(spare)} == set(together)
+        assert {(compute.get_server(s).status, compute.get_server(s).compute_host)
+                for s in together} == {("ACTIVE", spare)}  # fmt: skip
+    finally:  # Nova deletes a group with members; the servers go with the test
+        compute.delete_server_group(group)
 
 
 def test_a_new_host_joins_and_leaves_the_cloud(tango, openstack_conn):
