@@ -14,7 +14,6 @@ Every process started here is recorded with its pid and start time, and `down` s
 
 from __future__ import annotations
 
-import fcntl
 import grp
 import json
 import os
@@ -24,23 +23,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 
-from allotment.integrations.ironic.devironic import running
-from allotment.integrations.openstack import devconfig
-from allotment.integrations.slurm.devcluster import alive, port_holders, port_taken
+from allotment.integrations.openstack import devconfig, devprocs
+from allotment.integrations.openstack.devprocs import running
+from allotment.integrations.slurm.devcluster import port_holders, port_taken
 
 CLOUD = "tango"
 REGION = devconfig.REGION
@@ -74,11 +71,6 @@ INSTALL_TIMEOUT = 1200  # s: pip with a cold cache takes about 55 s
 START_TIMEOUT = 120  # s: the whole cloud is up in 7-15 s on an idle machine
 STOP_TIMEOUT = 30  # s: nova-compute's graceful stop takes about 6 s
 LAUNCHERS = ("wsgi_serve.py", "neutron_stub.py")
-
-# Our processes started by this interpreter, so that stopping them reaps them (no zombie).
-_children: dict[int, subprocess.Popen] = {}
-_lock = threading.RLock()
-_lock_depth = 0
 
 
 class CloudError(RuntimeError):
@@ -359,134 +351,41 @@ def _command(where: Layout, name: str) -> tuple[list[str], dict[str, str]]:
 # --- processes --------------------------------------------------------------------------
 
 
-@contextmanager
-def _locked(where: Layout) -> Iterator[None]:
+def _locked(where: Layout):
     """One starter or stopper at a time, across threads and processes (the agent starts and
     stops computes while a test or the CLI may run `up`): a second nova-compute for one host
     would consume from the same queues as the first."""
-    global _lock_depth
-    with _lock:
-        if _lock_depth:
-            _lock_depth += 1
-            try:
-                yield
-            finally:
-                _lock_depth -= 1
-            return
-        (where.root / "run").mkdir(parents=True, exist_ok=True)
-        with open(where.root / "run" / "lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            _lock_depth = 1
-            try:
-                yield
-            finally:
-                _lock_depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _started_at(pid: int) -> int | None:
-    """Start time in clock ticks since boot (field 22): with the pid it names one process,
-    so a pid since reused by another program is never taken for ours (devironic.running
-    compares it with the one recorded)."""
-    fields = _stat(pid)
-    return int(fields[19]) if fields else None
-
-
-def _group(pgid: int) -> list[int]:
-    """Live processes of process group `pgid`: a component and the workers it forked (each
-    component leads a session of its own, and a group id is not reused while it has members)."""
-    members = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            fields = _stat(int(proc.name))
-            if fields and fields[0] != "Z" and int(fields[2]) == pgid:
-                members.append(int(proc.name))
-    return members
+    return devprocs.locked(where.root / "run" / "lock")
 
 
 def _load_pids(where: Layout) -> dict[str, dict]:
-    try:
-        return json.loads(where.pids.read_text())
-    except (OSError, ValueError):
-        return {}
+    return devprocs.load(where.pids)
 
 
 def _save_pids(where: Layout, pids: dict[str, dict]) -> None:
-    where.pids.parent.mkdir(parents=True, exist_ok=True)
-    temporary = where.pids.with_suffix(".tmp")
-    temporary.write_text(json.dumps(pids, indent=1))
-    temporary.replace(where.pids)
+    devprocs.save(where.pids, pids)
 
 
 def _start(where: Layout, name: str) -> None:
-    """Launch one component in a session of its own and record it (the caller holds the lock)."""
+    """Launch one component and record it (the caller holds the lock)."""
     argv, extra = _command(where, name)
-    with open(where.log / f"{name}.stdout", "ab") as out:
-        child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=where.root,
-            env=_clean_env(extra), start_new_session=True,
-        )  # fmt: skip
-    _children[child.pid] = child
-    started = _started_at(child.pid)
-    if started is None:
+    entry = devprocs.launch(argv, _clean_env(extra), where.root, where.log / f"{name}.stdout")
+    if entry is None:
         raise CloudError(f"The local cloud's {name} ended as soon as it started; see {where.log}.")
     pids = _load_pids(where)
-    pids[name] = {"pid": child.pid, "start": started}
+    pids[name] = entry
     _save_pids(where, pids)
 
 
-def _reap() -> None:
-    for pid, child in list(_children.items()):
-        if child.poll() is not None:
-            del _children[pid]
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    for pid in _group(pgid):
-        with suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
 def _stop(where: Layout, names: list[str], log: Callable[[str], object]) -> list[str]:
-    """SIGTERM each named component that runs, wait for them and their workers, kill what is
-    left after STOP_TIMEOUT; forget their records. Returns the names stopped."""
+    """Stop the named components that are ours, in parallel, and forget their records."""
     pids = _load_pids(where)
-    ours = {}
-    for name in names:
-        entry = pids.get(name)
-        if not entry or not entry.get("pid"):
-            continue
-        pid = int(entry["pid"])
-        # Ours: the very process recorded, or the workers it left when it died (its group
-        # id cannot have been reused while they live).
-        if running(entry) or (not alive(pid) and _group(pid)):
-            ours[name] = pid
-    for pid in ours.values():
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and any(_group(p) for p in ours.values()):
-        _reap()
-        time.sleep(0.1)
-    for name, pid in ours.items():
-        if _group(pid):
-            _signal_group(pid, signal.SIGKILL)
-            log(f"killed {name} (pid {pid}): it did not stop within {STOP_TIMEOUT} s")
-    while any(_group(p) for p in ours.values()) and time.monotonic() < deadline + 5:
-        time.sleep(0.05)
-    _reap()
+    stopped = devprocs.stop({n: pids[n] for n in names if n in pids}, STOP_TIMEOUT, log)
     pids = _load_pids(where)
     for name in names:
         pids.pop(name, None)
     _save_pids(where, pids)
-    return list(ours)
+    return stopped
 
 
 # --- readiness --------------------------------------------------------------------------
@@ -507,13 +406,6 @@ def _url(name: str) -> str:
     return f"http://{devconfig.HOST}:{devconfig.PORTS[name]}/"
 
 
-def _tail(path: Path, lines: int = 12) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def _wait(
     where: Layout, check: Callable[[], bool], what: str, names: list[str], timeout: float
 ) -> None:
@@ -526,7 +418,7 @@ def _wait(
         for name in names:
             if not running(pids.get(name)):
                 log = where.log / f"{name}.log"
-                detail = _tail(log) or _tail(where.log / f"{name}.stdout")
+                detail = devprocs.tail(log) or devprocs.tail(where.log / f"{name}.stdout")
                 raise CloudError(f"The local cloud's {name} exited while starting; it says:\n"
                                  f"{detail}\n(logs in {where.log})")  # fmt: skip
         time.sleep(0.1)
@@ -860,7 +752,7 @@ def stop_compute(host: str, *, wait: bool = True) -> None:
         pids = _load_pids(where)
         entry = pids.get(name)
         if not running(entry):
-            if entry and not _group(int(entry["pid"])):
+            if entry and not devprocs.group(int(entry["pid"])):
                 pids.pop(name)
                 _save_pids(where, pids)
             return
@@ -871,8 +763,8 @@ def stop_compute(host: str, *, wait: bool = True) -> None:
             entry["stopping"] = time.time()
             _save_pids(where, pids)
         elif time.time() - asked > STOP_TIMEOUT:
-            _signal_group(pid, signal.SIGKILL)
-    _reap()
+            devprocs.signal_group(pid, signal.SIGKILL)
+    devprocs.reap()
 
 
 def compute_running(host: str) -> bool:
