@@ -584,6 +584,9 @@ def up(
     machine tango at the cloud. Idempotent. `fresh` stops the cloud and drops its databases
     first."""
     where = layout()
+    missing = missing_prerequisites()
+    if missing:
+        raise CloudError(f"The local cloud cannot run here: {missing}.")
     with _locked(where):
         install(log=log)
         if fresh:
