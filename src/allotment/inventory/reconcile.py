@@ -396,13 +396,15 @@ def on_drained(ctx: Context) -> str:
 
 
 def on_leaving(ctx: Context) -> str:
+    """Take the host out of the service, undeploy, and once the provisioner has the node
+    back, make sure the service let it go. On a real site nova-compute runs until the
+    node is undeployed, so the service is asked again after the undeploy, not waited for
+    before it."""
     node = ctx.node
     port = drivers.service(node.service)
     _in_engine(ctx, "stop")
     port.stop(node.name)
     _done_engine(ctx)
-    if port.host(node.name).up:
-        return ctx.note(f"waiting for {node.service} to let {node.name} go")
     status = _provisioner_status(ctx)
     if status.state == Provision.MISSING:  # adopted nodes meet the provisioner here
         _ensure_enrolled(ctx)
@@ -414,6 +416,8 @@ def on_leaving(ctx: Context) -> str:
         return ctx.note("undeploying")
     if status.state != Provision.AVAILABLE:
         return ctx.note(f"provisioner: {status.state}")
+    if port.host(node.name).up:
+        return ctx.note(f"waiting for {node.service} to let {node.name} go")
     _move(
         node,
         NodeStates.left,
