@@ -4,7 +4,8 @@ change is a `CapacityChange`, written in the same transaction as the node's move
 figures and the history never disagree and a change is never counted twice.
 
 Nodes recorded as already in a service by an import (`adopt`) are taken to be counted in
-the figures the site entered for the machine already; only moves change them.
+the figures the site entered for the machine already (`Node.counted_in`); only moves
+change them.
 """
 
 from __future__ import annotations
@@ -33,10 +34,18 @@ def cpu_resource(machine: Machine) -> Resource | None:
 
 def change(
     machine: Machine, node: Node, sign: int, shift: Shift | None, at: datetime | None = None
-) -> CapacityChange:
+) -> CapacityChange | None:
     """Add (sign +1) or remove (-1) `node` from `machine`'s capacity; call inside the
-    transaction that moves the node."""
+    transaction that moves the node. `Node.counted_in` makes it idempotent: a node already
+    counted in the machine is not added again, one not counted is not taken off (a node
+    whose join failed and was aborted leaves without having been counted)."""
     with transaction.atomic():
+        counted = Node.objects.select_for_update().values_list("counted_in", flat=True)
+        counted_in = counted.get(pk=node.pk)
+        if (sign > 0) == (counted_in == machine.pk):
+            return None
+        Node.objects.filter(pk=node.pk).update(counted_in=machine if sign > 0 else None)
+        node.counted_in = machine if sign > 0 else None
         locked = Machine.objects.select_for_update().get(pk=machine.pk)
         cores, nodes = sign * node.cpus, sign
         locked.cores = max(0, locked.cores + cores)

@@ -124,6 +124,14 @@ class Node(Stateful, LedgerModel):
     shift = models.ForeignKey(
         "Shift", on_delete=models.SET_NULL, null=True, blank=True, related_name="current_nodes"
     )
+    counted_in = models.ForeignKey(
+        Machine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The machine whose cores and node count include this node's.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -383,11 +383,15 @@ def on_drained(ctx: Context) -> str:
     node, shift = ctx.node, ctx.shift
     if shift is None:
         return "nothing to do"
-    if _aborted(ctx):
+    if _aborted(ctx):  # stays the service's, taking no work (a join given up included)
+        _in_engine(ctx, "drain")
+        drivers.service(node.service).drain(node.name, shift.reason)
+        _done_engine(ctx)
         _finish(ctx, Outcome.ABORTED, f"aborted: drained in {node.service}")
         return "aborted"
-    if shift.to_service_id == node.service_id:
-        return on_in_service(ctx)
+    if shift.to_service_id == node.service_id:  # back into service where it is
+        _move(node, NodeStates.undrain, reason=f"back into service in {node.service}")
+        return on_joining(ctx)
     with transaction.atomic():
         fsm.move(node, NodeStates.leave, reason=f"leaving {node.service} for {shift.to_service}")
         capacity.change(node.service, node, -1, shift)

@@ -274,7 +274,7 @@ def _import_one(name: str, values: dict, service: Machine | None, result: Import
             )
         _require_service(service)
         fsm.move(node, NodeStates.adopt, reason="imported as in service",
-                 changes={"service": service})  # fmt: skip
+                 changes={"service": service, "counted_in": service})  # fmt: skip
         result.adopted.append(name)
 
 
@@ -384,7 +384,7 @@ def _refusal(node: Node, to: Machine, fallback: Provisioner | None) -> str:
         return f"it is in maintenance ({node.maintenance_reason or 'no reason given'})"
     if node.shift_id:
         return f"it is already in shift {node.shift_id}"
-    if node.service_id == to.pk:
+    if node.service_id == to.pk and node.state != "drained":
         return f"it is already in {to}"
     if node.state not in ("enrolled", "available", "in_service", "drained"):
         return f"it is {node.state}; retry, force or abort it first"

@@ -73,6 +73,7 @@ class NodeStates(fsm.Machine):
     drain = fsm.Event(["in_service", "drained"], "draining")
     emptied = fsm.Event("draining", "drained")
     leave = fsm.Event("drained", "leaving")
+    undrain = fsm.Event("drained", "joining", "Back into the service it was drained in.")
     left = fsm.Event("leaving", "available")
     release = fsm.Event("available", "enrolled", "Forgotten by the provisioner.")
 

@@ -158,3 +158,55 @@ def test_a_bad_import_names_the_line_and_imports_nothing(inventory, name, text, 
     with pytest.raises(ValidationError, match=error):
         import_nodes(name, text)
     assert Node.objects.count() == before
+
+
+def test_a_node_whose_join_was_aborted_is_never_taken_off_capacity_twice(inventory):
+    brecca, tango = inventory
+    local_tango = drivers.service(tango)
+    request_shift(nodes_named("spare1"), tango)
+    from allotment.inventory.reconcile import step
+
+    node = nodes_named("spare1")[0]
+    for _ in range(5):  # to joining: the host never comes up (boot takes an hour here)
+        Machine.objects.filter(pk=tango.pk).update(engine_options={"boot_seconds": 3600})
+        step(node)
+        node.refresh_from_db()
+    assert node.state == "joining"
+    fsm.move(node, fsm.System.FAIL, reason="the health gate never passed")
+    operator_action(node, fsm.Action.ABORT)  # join_failed → drained, in tango, never counted
+    run_until_settled([node], timeout=10)
+    node.refresh_from_db()
+    assert (node.state, node.service, node.counted_in, node.shift) == (
+        "drained", tango, None, None,
+    )  # fmt: skip
+    assert local_tango.host("spare1").drained  # it takes no work there
+    cores = Machine.objects.get(pk=tango.pk).cores
+    Machine.objects.filter(pk=tango.pk).update(engine_options={"boot_seconds": 0})
+    request_shift([node], brecca)
+    run_until_settled([node], timeout=30)
+    node.refresh_from_db()
+    assert (node.state, node.service.name) == ("in_service", "brecca")
+    assert Machine.objects.get(pk=tango.pk).cores == cores  # nothing taken off tango
+    assert local_tango.host("spare1").up is False
+
+
+def test_a_drained_node_goes_back_into_its_own_service(inventory):
+    brecca, tango = inventory
+    local = drivers.service(brecca)
+    local.add_work("node3", "job9", seconds=600)
+    request_shift(nodes_named("node3"), tango, drain_timeout=timedelta(0))
+    run_until_settled(nodes_named("node3"), timeout=10)
+    node = nodes_named("node3")[0]
+    operator_action(node, fsm.Action.FORCE)  # drain_timeout → drained: done by hand
+    node.refresh_from_db()
+    assert node.state == "drained"
+    abort_shift(node.shift)
+    run_until_settled([node], timeout=10)
+    node.refresh_from_db()
+    cores = Machine.objects.get(pk=brecca.pk).cores
+    request_shift([node], brecca)
+    run_until_settled([node], timeout=10)
+    node.refresh_from_db()
+    assert (node.state, node.service.name, node.shift) == ("in_service", "brecca", None)
+    assert local.host("node3").drained is False
+    assert Machine.objects.get(pk=brecca.pk).cores == cores  # it was counted all along
