@@ -305,6 +305,9 @@ AUDITLOG_MASK_TRACKING_FIELDS = ("password", "secret_hash", "token_hash")
 AUDITLOG_MASK_CALLABLE = "allotment.audit.masking.hide"
 AUDITLOG_STORE_JSON_CHANGES = True
 
+# At most this many nodes move at once over all shifts (each shift has its own --parallel).
+ALLOTMENT_SHIFT_MAX_PARALLEL = int(os.environ.get("ALLOTMENT_SHIFT_MAX_PARALLEL", "100"))
+
 # Unix ids handed out for new groups and accounts.
 ALLOTMENT_GID_RANGE = (
     int(os.environ.get("ALLOTMENT_GID_MIN", "10000")),
