@@ -118,7 +118,49 @@ def an_email_change():
     return email.request_change(person("bob"), "bob.new@example.org")[0]
 
 
+def the_inventory():
+    """The example site's inventory (site.load leaves it out: most tests need none)."""
+    from allotment.demo import site
+    from allotment.inventory.models import Node
+
+    if not Node.objects.exists():
+        site.load_inventory()
+
+
+def first_of(label: str):
+    def make():
+        from django.apps import apps
+
+        the_inventory()
+        return apps.get_model(label).objects.first()
+
+    return make
+
+
+def a_shift():
+    from allotment.inventory.services import nodes_named, request_shift
+    from allotment.resources.models import Machine
+
+    the_inventory()
+    return request_shift(nodes_named("node4"), Machine.objects.get(name="tango"))
+
+
+def a_capacity_change():
+    from allotment.inventory import capacity
+    from allotment.inventory.models import Node
+    from allotment.resources.models import Machine
+
+    the_inventory()
+    return capacity.change(Machine.objects.get(name="tango"), Node.objects.get(name="node4"), +1,
+                           None)  # fmt: skip
+
+
 MAKE_BY_LABEL = {
+    "inventory.Node": first_of("inventory.Node"),
+    "inventory.Provisioner": first_of("inventory.Provisioner"),
+    "inventory.Image": first_of("inventory.Image"),
+    "inventory.Shift": a_shift,
+    "inventory.CapacityChange": a_capacity_change,
     "people.EmailChange": an_email_change,
     "applications.JoinRequest": a_join_request,
     "applications.Invitation": an_invitation,
@@ -129,8 +171,8 @@ MAKE_BY_LABEL = {
 def test_the_admin_covers_every_allotment_app_and_the_audit_log():
     labels = {m._meta.app_label for m in ADMIN_MODELS}
     assert labels == {
-        "applications", "auditlog", "grants", "groups", "people", "projects", "resources",
-        "usage",
+        "applications", "auditlog", "grants", "groups", "inventory", "people", "projects",
+        "resources", "usage",
     }  # fmt: skip
 
 
