@@ -12,6 +12,10 @@ starts). `start_node` / `stop_node` start or stop one node's slurmd: on loopback
 plays a node's deployed image booting, or the node leaving. Which nodes' slurmds should
 run is kept beside the pids, so `up` after `down` brings back the same nodes and not one
 that a shift took away.
+
+For benchmarks only, $ALLOTMENT_SLURM_BENCH_NODES=N declares N more static nodes,
+bench001..benchN, recorded beside the pids until set to 0 (see `bench_nodes`); without
+them the cluster is exactly the one above.
 """
 
 import fcntl
@@ -41,6 +45,10 @@ MYSQL_PORT = 13306
 SLURMCTLD_PORT = 6817
 SLURMDBD_PORT = 6819
 NODE_PORT_BASE = 17000  # node<n> listens on NODE_PORT_BASE + n, extra<n> on +100 + n
+BENCH_NODES_ENV = "ALLOTMENT_SLURM_BENCH_NODES"
+BENCH_PORT_BASE = NODE_PORT_BASE + 200  # bench<n> listens on BENCH_PORT_BASE + n
+MAX_BENCH_NODES = 500
+MAX_DYNAMIC_NODES = 56  # room for `slurmd -Z` nodes beyond those slurm.conf declares
 DB_PASSWORD = "allotment-dev-slurmdb"
 
 
@@ -68,6 +76,11 @@ class Layout:
     def nodes_on(self) -> Path:
         """The nodes whose slurmd should run (absent: the static nodes)."""
         return self.root / "run" / "nodes-on.json"
+
+    @property
+    def bench_record(self) -> Path:
+        """How many bench nodes slurm.conf declares (absent: none); see bench_nodes."""
+        return self.root / "run" / "bench-nodes"
 
     @property
     def mysql_root(self) -> Path:
@@ -114,6 +127,45 @@ def future_nodes() -> list[str]:
     return [f"extra{n}" for n in range(1, FUTURE_NODES + 1)]
 
 
+def bench_nodes(where: Layout | None = None) -> list[str]:
+    """The benchmark's extra nodes (bench/shift.py): bench001..benchN when
+    $ALLOTMENT_SLURM_BENCH_NODES=N, none by default, so tests and the demo see the cluster
+    unchanged. They are static nodes like node[1-4] (State=UNKNOWN, in the debug
+    partition), whose slurmds are started by name (`start_node`), not by `up`: a benchmark
+    then drains, downs and stops registered, idle nodes, as a shift does brecca's.
+
+    Changing N needs slurmctld restarted: 22.05 adds no node on a reconfigure, and dies on
+    one that changes the node count ("MaxNodeCount has changed ... must be restarted").
+    So `write_configs` records N beside the pids while it is not 0, and a process without
+    the variable (another test session's `up`, which rewrites slurm.conf and reconfigures)
+    declares the same nodes; setting it to 0 drops them and the record."""
+    raw = os.environ.get(BENCH_NODES_ENV, "").strip()
+    if not raw:
+        try:
+            raw = (where or layout()).bench_record.read_text().strip()
+        except OSError:
+            raw = "0"
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ClusterError(f"${BENCH_NODES_ENV} must be a whole number, not {raw!r}.") from None
+    if not 0 <= count <= MAX_BENCH_NODES:
+        raise ClusterError(f"${BENCH_NODES_ENV} must be between 0 and {MAX_BENCH_NODES}.")
+    return [f"bench{n:03d}" for n in range(1, count + 1)]
+
+
+def _record_bench_nodes(where: Layout) -> None:
+    """Keep the count the environment asks for, for processes without the variable."""
+    if not os.environ.get(BENCH_NODES_ENV, "").strip():
+        return
+    count = len(bench_nodes(where))
+    if count:
+        where.bench_record.parent.mkdir(parents=True, exist_ok=True)
+        where.bench_record.write_text(f"{count}\n")
+    else:
+        where.bench_record.unlink(missing_ok=True)
+
+
 def installed() -> bool:
     return all(shutil.which(b) for b in ("slurmctld", "slurmd", "slurmdbd", "sacctmgr", "munged",
                                          "mariadbd", "mariadb-install-db"))  # fmt: skip
@@ -140,6 +192,16 @@ def write_configs(where: Layout) -> None:
         (spool / name).mkdir(parents=True, exist_ok=True)
     (r / "jobs").chmod(0o1777)
     true = shutil.which("true") or "/bin/true"
+    _record_bench_nodes(where)
+    bench = bench_nodes(where)
+    bench_line = (
+        f"NodeName=bench[001-{len(bench):03d}] NodeHostname=localhost NodeAddr=127.0.0.1 "
+        f"Port=[{BENCH_PORT_BASE + 1}-{BENCH_PORT_BASE + len(bench)}] CPUs={CPUS_PER_NODE} "
+        "RealMemory=1000 State=UNKNOWN\n"
+        if bench
+        else ""
+    )
+    declared = STATIC_NODES + FUTURE_NODES + len(bench)
     where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
 ClusterName={CLUSTER}
 SlurmctldHost=localhost(127.0.0.1)
@@ -180,10 +242,10 @@ MessageTimeout=10
 SlurmdTimeout=30
 KillWait=5
 MinJobAge=30
-MaxNodeCount=64
+MaxNodeCount={max(64, declared + MAX_DYNAMIC_NODES)}
 NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 1}-{NODE_PORT_BASE + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
 NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 101}-{NODE_PORT_BASE + 100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+{bench_line}PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)  # noqa: E501
     dbd = where.etc / "slurmdbd.conf"
     dbd.write_text(f"""AuthType=auth/munge
@@ -218,12 +280,14 @@ def component_ports() -> dict[str, tuple[int, str]]:
     return ports
 
 
-def node_port(name: str) -> int:
+def node_port(name: str, where: Layout | None = None) -> int:
     """The port slurm.conf gives a node: node<n> on BASE + n, extra<n> on BASE + 100 + n."""
     if name in static_nodes():
         return NODE_PORT_BASE + int(name.removeprefix("node"))
     if name in future_nodes():
         return NODE_PORT_BASE + 100 + int(name.removeprefix("extra"))
+    if name in bench_nodes(where):
+        return BENCH_PORT_BASE + int(name.removeprefix("bench"))
     raise ClusterError(
         f"{name!r} is not a node of the local cluster {CLUSTER} (its nodes are "
         f"node[1-{STATIC_NODES}] and the FUTURE nodes extra[1-{FUTURE_NODES}])."
@@ -372,9 +436,10 @@ def nodes_on(where: Layout) -> list[str]:
 
 def _set_node_on(where: Layout, name: str, on: bool) -> None:
     wanted = [n for n in nodes_on(where) if n != name] + ([name] if on else [])
-    order = static_nodes() + future_nodes()
+    order = static_nodes() + future_nodes() + bench_nodes(where)
     where.nodes_on.parent.mkdir(parents=True, exist_ok=True)
-    where.nodes_on.write_text(json.dumps(sorted(wanted, key=order.index)))
+    rank = {n: i for i, n in enumerate(order)}  # names no longer declared go last
+    where.nodes_on.write_text(json.dumps(sorted(wanted, key=lambda n: rank.get(n, len(rank)))))
 
 
 def running(name: str, pid: int) -> bool:
@@ -453,7 +518,7 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     )
     for name in wanted:  # extra nodes started by name are not among component_ports()
         if not running(f"slurmd-{name}", pids.get(f"slurmd-{name}", 0)):
-            check_ports({node_port(name): f"slurmd of {name}"})
+            check_ports({node_port(name, where): f"slurmd of {name}"})
     env = where.env()
     began = time.monotonic()
 
@@ -576,7 +641,7 @@ def start_node(name: str, where: Layout | None = None) -> bool:
     It returns once slurmd has daemonised, not once it has registered (the caller
     observes that through Slurm)."""
     where = where or layout()
-    node_port(name)  # refuses a name slurm.conf does not declare
+    node_port(name, where)  # refuses a name slurm.conf does not declare
     if os.geteuid() != 0:
         raise ClusterError(f"Starting the slurmd of {name} needs root (slurmd runs as root).")
     with _locked(where):
@@ -589,7 +654,7 @@ def stop_node(name: str, where: Layout | None = None) -> bool:
     leaves it stopped). On loopback this plays the node leaving the cluster. Idempotent:
     True when it stopped one now."""
     where = where or layout()
-    node_port(name)
+    node_port(name, where)
     key = f"slurmd-{name}"
     with _locked(where):
         _set_node_on(where, name, False)
@@ -664,6 +729,7 @@ def wipe(log=print) -> None:
     shutil.rmtree(where.spool, ignore_errors=True)
     shutil.rmtree(where.mysql_root / "mysql", ignore_errors=True)
     where.nodes_on.unlink(missing_ok=True)  # a fresh cluster starts with its static nodes
+    where.bench_record.unlink(missing_ok=True)
 
 
 def status() -> dict:
