@@ -2,8 +2,9 @@
 the real Ironic, into a cloud; the controller's own time per node beyond the engines' time
 (target <= 1 s), and the total.
 
-    .venv/bin/python bench/shift.py [--nodes N] [--sqlite] [--agent inprocess|process]
-                                    [--tick S] [--timeout S]
+    .venv/bin/python bench/shift.py [--nodes N] [--sqlite] [--tick S] [--timeout S]
+                                    [--agent inprocess|process [--agents K]]
+                                    [--status-by-get]
 
 As root (the loopback Slurm runs its daemons as root). PostgreSQL (database allot_bench,
 BENCH_PG_URL) when it answers, else SQLite; --sqlite asks for SQLite.
@@ -15,7 +16,8 @@ The setting, and why:
   it, marks it down and stops its slurmd (what a node leaving costs on a real cluster:
   scontrol and squeue round trips). Adding nodes needs slurmctld restarted, so the
   cluster is restarted with them, and again without them at the end (left up only if it
-  was up).
+  was up): so run it when no one else uses the loopback Slurm (slurmctld forgets its saved
+  jobs when the node count shrinks, and a test session's `up` meanwhile reconfigures it).
 - Through the real Ironic (fake hardware, `allot dev ironic up`): the nodes are imported
   as in service in brecca with their MACs, so the shift meets Ironic on leaving, as
   adopted nodes do: enrol (create, port, manage, provide), then deploy the cloud image.
@@ -31,11 +33,13 @@ every --tick seconds; the engines are wrapped by a timing proxy installed throug
 inventory.drivers, so the time inside engine calls is summed apart from the rest.
 Controller time = time inside agent passes - time inside engine calls (the runner's own
 bookkeeping included). `--agent process` runs `allot agent run --loop inventory.shift` as
-a subprocess instead (the most honest wall time, but no engine/controller split).
+a subprocess instead (the most honest wall time, but no engine/controller split), or K of
+them sharing the nodes under leases (--agents K, PostgreSQL).
 
-Printed: nodes, wall time until all are in service, passes and steps, engine time by
-engine and call, controller time total and per node, CPU time of the process, and
-Ironic's time per node. Nothing generated is committed; the fresh ledger lives in a
+Printed: nodes, wall time until all are in service, passes and steps (and what they said),
+engine time by engine and call, controller time total and per node, CPU time of the agent,
+of Ironic and of slurmctld, and Ironic's time per node. --status-by-get measures a
+suggested change to the Ironic provisioner without making it (see status_by_get). Nothing generated is committed; the fresh ledger lives in a
 temporary var directory. Ironic's bench nodes are deleted at the end.
 """
 
@@ -49,6 +53,7 @@ import re
 import resource
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -135,6 +140,33 @@ class Timed:
         return timed
 
 
+def status_by_get() -> None:
+    """Experiment (--status-by-get), to measure a suggested change without making it:
+    IronicProvisioner.statuses asks one GET per node when asked about a few, instead of
+    listing every node Ironic has (the reconcile step asks about one node at a time)."""
+    from allotment.integrations.ironic import provisioner as ironic
+    from allotment.inventory.engines import EngineError
+
+    listing = ironic.IronicProvisioner.statuses
+
+    def statuses(self, idents):
+        wanted = list(dict.fromkeys(idents))
+        if len(wanted) > 3:
+            return listing(self, wanted)
+        found = {}
+        for ident in wanted:
+            try:
+                node = self._get(ident)
+            except EngineError as e:
+                if "does not know it" not in str(e):
+                    raise
+                node = None
+            found[ident] = ironic.status_of(node)
+        return found
+
+    ironic.IronicProvisioner.statuses = statuses
+
+
 def install_timers(ledger: Ledger) -> None:
     """Wrap what inventory.drivers hands the reconcile step (it looks them up per call)."""
     from allotment.inventory import drivers
@@ -216,7 +248,28 @@ def settled(counts: dict[str, int], total: int) -> bool:
     return counts.get("in_service:tango", 0) + failed >= total
 
 
-def child_run(count: int, endpoint: str, agent_mode: str, tick: float, timeout: float) -> None:
+def engine_cpu() -> dict[str, float]:
+    """CPU seconds used so far by Ironic's API/conductor worker (the process holding its
+    port) and by slurmctld: the engines' own work, beside the time we wait on them."""
+    from allotment.integrations.ironic import devironic
+    from allotment.integrations.slurm import devcluster
+
+    pids = {"slurmctld": devcluster.status()["components"].get("slurmctld", {}).get("pid")}
+    for holder in devcluster.port_holders(devironic.PORT):
+        pids["ironic"] = int(holder.split()[1])
+    used = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def child_run(
+    count: int, endpoint: str, agent_mode: str, agents: int, tick: float, timeout: float
+) -> None:
     setup_django()
     from dataclasses import replace
 
@@ -242,6 +295,8 @@ def child_run(count: int, endpoint: str, agent_mode: str, tick: float, timeout: 
         import allotment.integrations.slurm.nodes  # noqa: F401
 
         install_timers(ledger)
+        if os.environ.get("BENCH_STATUS_BY_GET"):
+            status_by_get()
 
         def timed_step(node):
             began, said = time.perf_counter(), "raised"
@@ -256,6 +311,7 @@ def child_run(count: int, endpoint: str, agent_mode: str, tick: float, timeout: 
 
         agent = Agent([replace(loops.SHIFT, step=timed_step)])
 
+    engines0 = engine_cpu()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     shift = request_shift(nodes, tango, parallel=count, via="bench")
     requested = time.perf_counter() - wall0
@@ -293,24 +349,28 @@ def child_run(count: int, endpoint: str, agent_mode: str, tick: float, timeout: 
                 time.sleep(tick)
     else:
         allot = Path(sys.executable).with_name("allot")
-        process = subprocess.Popen(
-            [allot, "agent", "run", "--loop", "inventory.shift", "--tick", str(tick)],
-            stdout=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        command = [allot, "agent", "run", "--loop", "inventory.shift", "--tick", str(tick)]
+        processes = [
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+            for _ in range(agents)
+        ]
         try:
             while not settled(counts := progress(nodes), count):
-                if stalled() or process.poll() is not None:
+                if stalled() or any(p.poll() is not None for p in processes):
                     break
                 if time.perf_counter() - shown > 5:
                     shown = time.perf_counter()
                     say(f"  {time.perf_counter() - wall0:6.1f} s  {counts}")
                 time.sleep(0.2)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=60)
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    engines = {k: v - engines0.get(k, 0.0) for k, v in engine_cpu().items()}
 
     shift.refresh_from_db()
     ironic_per_node = [
@@ -326,7 +386,10 @@ def child_run(count: int, endpoint: str, agent_mode: str, tick: float, timeout: 
     }
     print(json.dumps({
         "nodes": count,
-        "agent": agent_mode,
+        "agent": (agent_mode if agent_mode == "inprocess" else f"{agents} x allot agent run")
+        + (" (Ironic status by GET)" if os.environ.get("BENCH_STATUS_BY_GET") else ""),
+        "inprocess": agent_mode == "inprocess",
+        "engine cpu s": engines,
         "counts": counts,
         "failed": dict(list(failed.items())[:10]),
         "shift finished": shift.finished_at is not None,
@@ -485,12 +548,20 @@ def report(figures: dict, engine: str, ironic_spans: list[float], probe: dict) -
         print(f"  NOT in service (first 10): {figures['failed']}")
     print(f"  request_shift: {figures['request s']:.2f} s")
     print(f"  wall time until all in service: {figures['wall s']:.1f} s")
-    print(
-        f"  CPU time of the agent's process: {figures['cpu s']:.1f} s; of its child processes "
-        f"(scontrol, squeue, ...): {figures['children cpu s']:.1f} s"
-    )
+    if figures["inprocess"]:
+        print(
+            f"  CPU time of the agent's process: {figures['cpu s']:.1f} s; of its child "
+            f"processes (scontrol, squeue, ...): {figures['children cpu s']:.1f} s"
+        )
+    else:
+        print(
+            f"  CPU time of the agent processes and theirs (scontrol, squeue, ...): "
+            f"{figures['children cpu s']:.1f} s"
+        )
+    for name, seconds in sorted(figures["engine cpu s"].items()):
+        print(f"  CPU time of {name}: {seconds:.1f} s = {seconds / n * 1000:.0f} ms per node")
     ok = done == n
-    if figures["agent"] != "inprocess":
+    if not figures["inprocess"]:
         return ok
     steps = sum(e[0] for e in figures["steps"].values())
     step_s = sum(e[1] for e in figures["steps"].values())
@@ -526,7 +597,7 @@ def report(figures: dict, engine: str, ironic_spans: list[float], probe: dict) -
     if ironic_spans:
         print(
             "  Ironic's own records, enrolled to active per node (agent passes between "
-            f"included): mean {sum(ironic_spans) / len(ironic_spans):.1f} s, "
+            f"included): median {statistics.median(ironic_spans):.1f} s, "
             f"max {max(ironic_spans):.1f} s"
         )
     if probe:
@@ -543,6 +614,14 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=100, help="nodes to shift (default 100)")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even if PostgreSQL answers")
     parser.add_argument("--agent", choices=["inprocess", "process"], default="inprocess")
+    parser.add_argument(
+        "--agents", type=int, default=1, help="with --agent process: this many (PostgreSQL)"
+    )
+    parser.add_argument(
+        "--status-by-get",
+        action="store_true",
+        help="experiment: a few nodes' Ironic status by GET, not a listing (in-process)",
+    )
     parser.add_argument("--tick", type=float, default=0.5, help="seconds between agent passes")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
@@ -551,6 +630,10 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("run as root: the loopback Slurm runs its daemons as root")
     engine = "sqlite" if args.sqlite or not postgres_answers() else "postgresql"
+    if args.status_by_get and args.agent != "inprocess":
+        sys.exit("--status-by-get patches the provisioner in this process: --agent inprocess")
+    if args.agents != 1 and (args.agent != "process" or engine == "sqlite"):
+        sys.exit("--agents runs several `allot agent run`: with --agent process, on PostgreSQL")
 
     # The engines' run directories are the project's (not the fresh ledger's var directory).
     var = Path(os.environ.get("ALLOTMENT_VAR_DIR", ROOT / "var")).resolve()
@@ -580,9 +663,11 @@ def main() -> None:
                 say(f"Ironic: deleted {leftovers} bench nodes an earlier run left")
             was_up, _ = slurm_with_bench_nodes(args.nodes)
             env = fresh_environment(engine)
+            if args.status_by_get:
+                env["BENCH_STATUS_BY_GET"] = "1"
             out = subprocess.run(
                 [sys.executable, __file__, "child", str(args.nodes), endpoint, args.agent,
-                 str(args.tick), str(args.timeout)],
+                 str(args.agents), str(args.tick), str(args.timeout)],
                 env=env, check=True, stdout=subprocess.PIPE, text=True,
             ).stdout  # fmt: skip
             figures = json.loads(out.strip().splitlines()[-1])
@@ -602,7 +687,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "child":
-        count, endpoint, mode, tick, timeout = sys.argv[2:7]
-        child_run(int(count), endpoint, mode, float(tick), float(timeout))
+        count, endpoint, mode, agents, tick, timeout = sys.argv[2:8]
+        child_run(int(count), endpoint, mode, int(agents), float(tick), float(timeout))
     else:
         main()
