@@ -39,8 +39,9 @@ them sharing the nodes under leases (--agents K, PostgreSQL).
 Printed: nodes, wall time until all are in service, passes and steps (and what they said),
 engine time by engine and call, controller time total and per node, CPU time of the agent,
 of Ironic and of slurmctld, and Ironic's time per node. --status-by-get measures a
-suggested change to the Ironic provisioner without making it (see status_by_get). Nothing generated is committed; the fresh ledger lives in a
-temporary var directory. Ironic's bench nodes are deleted at the end.
+suggested change to the Ironic provisioner without making it (see status_by_get).
+Nothing generated is committed; the fresh ledger lives in a temporary var directory.
+Ironic's bench nodes are deleted at the end.
 """
 
 from __future__ import annotations
