@@ -118,6 +118,11 @@ def status_of(node: Any | None) -> ProvisionStatus:
     return ProvisionStatus(state, image=image, error=error, power=node.power_state or "")
 
 
+# Up to this many nodes are asked about one GET each; more, in one listing. The agent asks
+# about one node per step; a listing of every node Ironic has cost 112 ms at 101 nodes.
+FEW = 4
+
+
 class IronicProvisioner:
     """inventory.engines.Provisioner for one Ironic."""
 
@@ -146,6 +151,8 @@ class IronicProvisioner:
         wanted = list(dict.fromkeys(idents))
         if not wanted:
             return {}
+        if len(wanted) <= FEW:  # a GET each costs ~10 ms; a listing grows with Ironic's nodes
+            return {ident: status_of(self._find(ident)) for ident in wanted}
         listed = self.request(
             f"list the nodes ({len(wanted)} asked)", "", lambda bm: list(bm.nodes(fields=FIELDS))
         )
