@@ -510,3 +510,30 @@ def env_lines() -> list[str]:
         f"export OS_ENDPOINT={endpoint()}",
         "export OS_BAREMETAL_API_VERSION=latest",
     ]
+
+
+def point_inventory_at(url: str | None = None) -> int:
+    """Once Ironic is up, the ledger's inventory uses it: a provisioner "ironic" at its
+    endpoint, given to every node that has the local one (or none) and is in no shift.
+    Returns how many nodes were pointed; 0 when the ledger is not migrated yet."""
+    from django.db import DatabaseError, transaction
+
+    from allotment.inventory.models import Node, Provisioner, ProvisionerDriver
+
+    try:
+        with transaction.atomic():
+            ironic, _ = Provisioner.objects.update_or_create(
+                name="ironic",
+                defaults={
+                    "driver": ProvisionerDriver.IRONIC,
+                    "options": {"endpoint": url or endpoint()},
+                    "description": "The loopback Ironic of `allot dev ironic up`",
+                },
+            )
+            nodes = Node.objects.filter(shift__isnull=True).exclude(provisioner=ironic)
+            local = nodes.filter(provisioner__driver=ProvisionerDriver.LOCAL)
+            return local.update(provisioner=ironic, provision_id="") + nodes.filter(
+                provisioner__isnull=True
+            ).update(provisioner=ironic)
+    except DatabaseError:
+        return 0

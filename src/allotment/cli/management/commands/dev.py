@@ -76,6 +76,9 @@ class Command(AllotCommand):
         except devironic.IronicError as e:
             fail(str(e))
         say(f"Ironic answers at {endpoint}")
+        pointed = devironic.point_inventory_at(endpoint)
+        if pointed:
+            say(f"{pointed} node(s) of the inventory now use it (provisioner ironic).")
 
     @ironic.command("down")
     def ironic_down(self):
