@@ -293,7 +293,7 @@ def move(
     actor=None,
     via: str = "",
     guard: Callable[[Stateful], str | None] | None = None,
-    changes: Mapping[str, object] | None = None,
+    changes: Mapping[str, object] | Callable[[Stateful, str], Mapping[str, object]] | None = None,
 ) -> StateChange:
     """Move `obj` by `event`: the only way a stateful object changes state.
 
@@ -303,8 +303,9 @@ def move(
     failed state needs a reason: it is what the operator will read. `actor` and `via`
     default to the audit context (the request's person, `via` of the CLI or the agent).
     `changes` are other fields written in the same UPDATE as the state, for rules a database
-    constraint ties to it (a node's service is set exactly while it is in one). `obj` is
-    updated in place.
+    constraint ties to it (a node's service is set exactly while it is in one); a callable
+    is given the locked row and the destination state and returns them. `obj` is updated in
+    place.
     """
     model = type(obj)
     machine = model.machine
@@ -328,6 +329,8 @@ def move(
         new = machine.states[dest]
         if new.kind == Kind.FAILED and not reason:
             raise ValueError(f"moving {locked} to the failed state {dest} needs a reason")
+        if callable(changes):
+            changes = changes(locked, dest)
         source = locked.state
         now = timezone.now()
         locked.state, locked.state_changed_at = dest, now

@@ -25,8 +25,9 @@ from allotment.core import fsm
 from allotment.core.validation import apply_changes, error_messages, get_named
 from allotment.resources.models import Machine, MachineKind
 
+from . import capacity
 from .models import Image, Node, Outcome, Provisioner, Shift, ShiftNode
-from .states import MAX_DRAIN, NodeStates
+from .states import IN_A_SERVICE, MAX_DRAIN, NodeStates
 
 MAX_NODES_PER_REQUEST = 10_000  # a range such as n[1-99999999] is refused, not expanded
 
@@ -427,8 +428,18 @@ def operator_action(node: Node, action: fsm.Action, *, actor=None, via: str = ""
         fsm.Action.ABORT: "aborted by the operator",
         fsm.Action.FORCE: "forced by the operator: the work was done by hand",
     }[action]
+
+    def membership(locked: Node, dest: str) -> dict:
+        # An action that takes a node out of its service (leave_failed, forced to available)
+        # clears it with the state, as the constraint demands.
+        if dest not in IN_A_SERVICE and locked.service_id:
+            return {"service": None, "image": None, "counted_in": None}
+        return {}
+
     with transaction.atomic():
-        fsm.move(node, action, reason=reason, actor=actor, via=via)
+        fsm.move(node, action, reason=reason, actor=actor, via=via, changes=membership)
+        if node.state == "in_service":  # forced in after a failed join: it counts now
+            capacity.change(node.service, node, +1, node.shift)
         if action == fsm.Action.ABORT and node.shift_id:
             ShiftNode.objects.filter(shift_id=node.shift_id, node=node).update(
                 outcome=Outcome.ABORTED, detail=reason

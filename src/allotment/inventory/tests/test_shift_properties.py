@@ -60,9 +60,15 @@ def check_invariants(base: dict[str, int]) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(operations=st.lists(OPERATION, min_size=1, max_size=25))
-def test_any_sequence_of_operations_keeps_the_inventory_consistent(inventory, operations):
+def test_any_sequence_of_operations_keeps_the_inventory_consistent(
+    inventory, operations, settings, tmp_path_factory
+):
     from django.db import transaction
 
+    # Each example starts from the same engines too: new local engine files, hosts up.
+    settings.VAR_DIR = tmp_path_factory.mktemp("engines")
+    for node in Node.objects.filter(service__isnull=False).select_related("service"):
+        drivers.service(node.service).start(node.name)
     sid = transaction.savepoint()
     try:
         machines = {m.name: m for m in Machine.objects.filter(name__in=["brecca", "tango"])}

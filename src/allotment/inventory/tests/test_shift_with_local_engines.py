@@ -210,3 +210,47 @@ def test_a_drained_node_goes_back_into_its_own_service(inventory):
     assert (node.state, node.service.name, node.shift) == ("in_service", "brecca", None)
     assert local.host("node3").drained is False
     assert Machine.objects.get(pk=brecca.pk).cores == cores  # it was counted all along
+
+
+def test_forcing_a_failed_leave_takes_the_node_out_of_its_service(inventory):
+    _brecca, tango = inventory
+    request_shift(nodes_named("node4"), tango)
+    node = nodes_named("node4")[0]
+    from allotment.inventory.states import NodeStates
+
+    # As the agent's steps go (they pass through leaving within one step here).
+    fsm.move(node, NodeStates.drain)
+    fsm.move(node, NodeStates.emptied)
+    fsm.move(node, NodeStates.leave)
+    capacity.change(node.service, node, -1, node.shift)
+    fsm.move(node, fsm.System.FAIL, reason="the BMC does not answer")
+    operator_action(node, fsm.Action.FORCE)
+    node.refresh_from_db()
+    assert (node.state, node.service, node.counted_in) == ("available", None, None)
+    run_until_settled([node], timeout=30)
+    node.refresh_from_db()
+    assert (node.state, node.service.name) == ("in_service", "tango")
+
+
+def test_forcing_a_failed_join_counts_the_node_in_its_service(inventory):
+    _brecca, tango = inventory
+    cores = tango.cores
+    Machine.objects.filter(pk=tango.pk).update(engine_options={"boot_seconds": 3600})
+    request_shift(nodes_named("spare1"), tango)
+    node = nodes_named("spare1")[0]
+    from allotment.inventory.reconcile import step
+
+    for _ in range(10):
+        if node.state == "joining":
+            break
+        step(node)
+        node.refresh_from_db()
+    assert node.state == "joining"
+    fsm.move(node, fsm.System.FAIL, reason="slurmd never registered")
+    operator_action(node, fsm.Action.FORCE)
+    run_until_settled([node], timeout=10)
+    node.refresh_from_db()
+    assert (node.state, node.service, node.counted_in, node.shift) == (
+        "in_service", tango, tango, None,
+    )  # fmt: skip
+    assert Machine.objects.get(pk=tango.pk).cores == cores + 32
