@@ -452,6 +452,9 @@ def run_until_settled(nodes, *, timeout: float = 600, pause: float = 0.2) -> Non
         if not busy or all(NodeStates.states[n.state].kind == fsm.Kind.FAILED for n in busy):
             return
         for node in busy:
-            step(node)
+            try:
+                step(node)
+            except EngineError as e:  # temporary: asked again next round, as the agent does
+                log.info("%s: %s; trying again", node, e)
         time.sleep(pause)
     raise TimeoutError(f"nodes still moving after {timeout} s")
