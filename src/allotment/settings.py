@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "allotment.agent",
     "allotment.integrations.slurm",
     "allotment.inventory",
+    "allotment.burst",
     "allotment.access",
     "allotment.applications",
     "allotment.api",
@@ -297,6 +298,11 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     # The agent's loop health: bookkeeping, rewritten every few minutes.
     "agent.loopstatus",
     "agent.agentprocess",
+    # What the clouds said last, each burst decision, and VM time (raw usage).
+    "burst.cloudstate",
+    "burst.cloudimage",
+    "burst.cycle",
+    "burst.vmcharge",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
 # Secrets: the log records that one changed, as "(changed)", and no part of its value

@@ -104,6 +104,54 @@ def _delete(kind: str, first: int, last: int, resources: list[int] | None = None
     bulk.execute(sql, params)
 
 
+# A resource id no resource has: rows keyed with it are charged to no resource.
+NO_RESOURCE = 0
+
+
+def burst_partitions() -> set[tuple[int, str]]:
+    """(machine, partition) pairs whose jobs run on burst VMs (the machine's engine option
+    "burst": {"partitions": [...]}, for machines that burst into some cloud)."""
+    from allotment.resources.models import Machine
+
+    found = set()
+    for pk, options in (
+        Machine.objects.filter(burst_clouds__isnull=False)
+        .distinct()
+        .values_list("pk", "engine_options")
+    ):
+        for part in ((options or {}).get("burst") or {}).get("partitions", ["burst"]):
+            found.add((pk, part))
+    return found
+
+
+def rebuild_vms(lo: int, hi: int, clock: DayClock | None = None) -> int:
+    """Recompute VM usage (burst.VMCharge rows: each project's share of a VM's seconds)
+    for every day touched by [lo, hi], split across days as jobs are; a VM counts once,
+    on the day it ended, in the `jobs` column."""
+    clock = clock or DayClock()
+    charger = Charger()
+    first, last = _expand_for_caps(charger, clock.day(lo), clock.last_day(lo, hi))
+    _delete(Kind.VM, first, last)
+    acc: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    begin, finish = clock.start(first), clock.start(last + 1)
+    rows = bulk.select(
+        "SELECT cloud_id, project_id, start_ts, end_ts, seconds FROM burst_vmcharge "
+        "WHERE end_ts >= %s AND start_ts < %s",
+        [begin, finish],
+    )
+    for machine, project, start, end, seconds in rows:
+        end_day = clock.last_day(start, end)
+        if seconds:
+            for day, amount in clock.split(start, end, seconds):
+                if first <= day <= last:
+                    acc[(day, machine, None, project)][1] += amount
+        if first <= end_day <= last:
+            acc[(end_day, machine, None, project)][0] += 1
+    written = _write(Kind.VM, acc, charger, resources_by_machine(Metric.VM_SECONDS))
+    rollup_months(Kind.VM, first, last)
+    return written
+
+
 # The state of a run that Slurm ended to run the job again (`sacct --duplicates`).
 REQUEUED = "REQUEUED"
 
@@ -119,11 +167,20 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
     begin, finish = clock.start(first), clock.start(last + 1)
     rows = bulk.select(
         "SELECT machine_id, person_id, project_id, start_ts, end_ts, elapsed, cores, "
-        "submit_ts, eligible_ts, state FROM usage_job WHERE end_ts >= %s AND start_ts < %s",
+        "submit_ts, eligible_ts, state, partition FROM usage_job "
+        "WHERE end_ts >= %s AND start_ts < %s",
         [begin, finish],
     )
-    for machine, person, project, start, end, elapsed, cores, submit, eligible, state in rows:
+    on_vms = burst_partitions()
+    for row in rows:
+        machine, person, project, start, end, elapsed, cores, submit, eligible, state, part = row
         raw = cores * elapsed
+        if (machine, part) in on_vms:
+            # Ran on burst VMs, whose time is charged as VM-seconds to the cloud's pool:
+            # kept and reported (jobs, core-seconds, waits), charged to no resource here.
+            tail: tuple = (NO_RESOURCE,)
+        else:
+            tail = ()
         if utc:
             day0 = start // 86400 + 719163
             end_day = (end - 1 if end > start else start) // 86400 + 719163
@@ -132,13 +189,13 @@ def rebuild_jobs(lo: int, hi: int, clock: DayClock | None = None) -> int:
         if raw:
             if day0 == end_day:
                 if first <= day0 <= last:
-                    acc[(day0, machine, person, project)][1] += raw
+                    acc[(day0, machine, person, project, *tail)][1] += raw
             else:
                 for day, amount in clock.split(start, end, raw):
                     if first <= day <= last:
-                        acc[(day, machine, person, project)][1] += amount
+                        acc[(day, machine, person, project, *tail)][1] += amount
         if first <= end_day <= last:
-            cell = acc[(end_day, machine, person, project)]
+            cell = acc[(end_day, machine, person, project, *tail)]
             # Each run of a requeued job is charged (it held the cores), but the job is
             # counted once: by the run that did not end in a requeue.
             if state != REQUEUED:

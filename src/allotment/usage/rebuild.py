@@ -23,6 +23,7 @@ def rebuild_days(first: date, last: date) -> int:
     clock = DayClock()
     lo, hi = clock.start(first.toordinal()), clock.start(last.toordinal() + 1)
     aggregate.rebuild_jobs(lo, hi)
+    aggregate.rebuild_vms(lo, hi)
     storage = list(Resource.objects.filter(pool__metric=Metric.BYTES).values_list("pk", flat=True))
     aggregate.rebuild_storage(lo, hi - 1, storage)
     return (last - first).days + 1
