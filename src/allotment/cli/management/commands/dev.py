@@ -9,7 +9,7 @@ from allotment.cli.output import AllotCommand, JsonOption, emit_json, fail, say
 
 
 class Command(AllotCommand):
-    help = "Development helpers: real Slurm, Ironic and OpenStack on loopback."
+    help = "Development helpers: real Slurm, Ironic, OpenStack and EC2 (moto) on loopback."
 
     @group()
     def slurm(self):
@@ -142,6 +142,50 @@ class Command(AllotCommand):
         from allotment.integrations.openstack import devcloud
 
         print("\n".join(devcloud.env_lines()))
+
+    @group()
+    def ec2(self):
+        """A local EC2 (moto's server) on 127.0.0.1:5055, seeded for the example site, under
+        var/ec2/."""
+
+    @ec2.command("up")
+    def ec2_up(
+        self,
+        fresh: Annotated[bool, typer.Option(help="Restart it empty (then seed it)")] = False,
+    ):
+        """Start moto's server (if ours is not running) and seed the burst-worker AMI."""
+        from allotment.integrations.ec2 import devec2
+
+        try:
+            endpoint = devec2.up(fresh=fresh, log=say)
+        except devec2.Ec2DevError as e:
+            fail(str(e))
+        say(f"EC2 (moto) answers at {endpoint}; credentials: {devec2.layout().credentials}"
+            f" (profile {devec2.PROFILE})")  # fmt: skip
+        if devec2.point_cloud_at():
+            say(f"The burst cloud {devec2.CLOUD} now uses it.")
+
+    @ec2.command("down")
+    def ec2_down(self):
+        """Stop the server that `up` started (and nothing else); its state goes with it."""
+        from allotment.integrations.ec2 import devec2
+
+        if not devec2.down(log=say):
+            say("Nothing of ours was running.")
+
+    @ec2.command("status")
+    def ec2_status(self, as_json: JsonOption = False):
+        """Whether moto's server runs, where, and how many instances it has."""
+        from allotment.integrations.ec2 import devec2
+
+        _print_status("EC2 (moto)", devec2.status(), as_json)
+
+    @ec2.command("env")
+    def ec2_env(self):
+        """Shell exports for the aws CLI and boto3: eval "$(allot dev ec2 env)"."""
+        from allotment.integrations.ec2 import devec2
+
+        print("\n".join(devec2.env_lines()))
 
 
 def _print_status(what: str, state: dict, as_json: bool) -> None:
