@@ -7,6 +7,8 @@ virtualenv of their own under the run directory ($ALLOTMENT_OPENSTACK_DIR, else
 Nova's RPC goes over the system RabbitMQ, on a vhost of its own. Only Neutron is a stand-in
 (neutron_stub). It is the example site's cloud "tango": region RegionOne, hypervisors cnode1
 and cnode2; its credentials are in the run directory's clouds.yaml, never in the ledger.
+For burst it also holds a project "burst" with a quota of its own, the burst flavors and the
+image burst-worker (offer_burst), as the clouds.yaml entry tango-burst.
 
 Every process started here is recorded with its pid and start time, and `down` stops those
 (and their workers) and nothing else. Settings and pitfalls: shared/notes/openstack-on-loopback.md.
@@ -40,6 +42,7 @@ from allotment.integrations.openstack.devprocs import running
 from allotment.integrations.slurm.devcluster import port_holders, port_taken
 
 CLOUD = "tango"
+BURST_CLOUD = f"{CLOUD}-burst"  # the burst project's clouds.yaml entry (offer_burst)
 REGION = devconfig.REGION
 DEFAULT_COMPUTES = ("cnode1", "cnode2")
 # The releases the notes measured (Nova 34, "2025.2"); a newer one is a deliberate change.
@@ -303,7 +306,11 @@ def write_configs(where: Layout) -> None:
     here = Path(__file__).parent
     for launcher in LAUNCHERS:  # run by the cloud's Python, which cannot import allotment
         shutil.copy(here / launcher, where.launchers / launcher)
-    where.clouds_yaml.write_text(devconfig.clouds_yaml(CLOUD))
+    _write_clouds_yaml(where)
+
+
+def _write_clouds_yaml(where: Layout) -> None:
+    where.clouds_yaml.write_text(devconfig.clouds_yaml(CLOUD, burst=True))
     where.clouds_yaml.chmod(0o600)
 
 
@@ -534,11 +541,15 @@ def _init(where: Layout, log: Callable[[str], object]) -> None:
 
 
 def _admin_connection():
+    return _connection("admin", devconfig.ADMIN_PASSWORD, "admin")
+
+
+def _connection(user: str, password: str, project: str):
     import openstack
 
     return openstack.connect(
-        auth_url=f"{devconfig.KEYSTONE}/v3", username="admin", password=devconfig.ADMIN_PASSWORD,
-        project_name="admin", user_domain_id="default", project_domain_id="default",
+        auth_url=f"{devconfig.KEYSTONE}/v3", username=user, password=password,
+        project_name=project, user_domain_id="default", project_domain_id="default",
         region_name=REGION, load_envvars=False, load_yaml_config=False, api_timeout=60,
     )  # fmt: skip
 
@@ -571,6 +582,41 @@ def register_catalog() -> None:
         default_project_id=demo.id,
     )  # fmt: skip
     idn.assign_project_role_to_user(demo, user, idn.find_role("member"))
+
+
+def offer_burst(where: Layout) -> None:
+    """What burst boots with (devconfig.BURST_*): the burst project and its member, its
+    quota, the burst flavors and the burst-worker image, uploaded by the member so that the
+    project owns it. Idempotent, about 1 s: run by every `up`, so a cloud initialised before
+    burst existed gets it too."""
+    conn = _admin_connection()
+    idn = conn.identity
+    name = devconfig.BURST_PROJECT
+    project = idn.find_project(name, domain_id="default") or idn.create_project(
+        name=name, domain_id="default", description="burst worker VMs (allot dev openstack)"
+    )
+    user = idn.find_user(name, domain_id="default") or idn.create_user(
+        name=name, password=devconfig.BURST_PASSWORD, domain_id="default",
+        default_project_id=project.id,
+    )  # fmt: skip
+    idn.assign_project_role_to_user(project, user, idn.find_role("member"))
+    quota = conn.compute.get_quota_set(project)
+    if any(getattr(quota, k) != v for k, v in devconfig.BURST_QUOTA.items()):
+        conn.compute.update_quota_set(project, **devconfig.BURST_QUOTA)
+    for flavor, vcpus, ram, disk in devconfig.BURST_FLAVORS:
+        if conn.compute.find_flavor(flavor) is None:
+            conn.compute.create_flavor(name=flavor, vcpus=vcpus, ram=ram, disk=disk)
+    member = _connection(name, devconfig.BURST_PASSWORD, name).image
+    image = member.find_image(devconfig.BURST_IMAGE)
+    if image is not None and image.status != "active":  # an upload that died half-way
+        member.delete_image(image)
+        image = None
+    if image is None:
+        member.create_image(
+            devconfig.BURST_IMAGE, data=devconfig.burst_image_data(), disk_format="raw",
+            container_format="bare", allow_duplicates=True, disable_vendor_agent=False,
+        )  # fmt: skip
+    _write_clouds_yaml(where)
 
 
 # --- the public surface (`allot dev openstack ...`, the tests, the loopback NovaHosts) ---
@@ -606,6 +652,7 @@ def up(
                 log("initialising the cloud (databases, schemas, catalog): about 15 s")
                 _init(where, log)
             _start_all(where, hosts, log)
+        offer_burst(where)
         if point_machine and point_machine_at():
             log(f"machine {CLOUD} of the ledger now uses this cloud")
         if absent or hosts:
@@ -613,6 +660,7 @@ def up(
                 f"OS_CLIENT_CONFIG_FILE={where.clouds_yaml} OS_CLOUD={CLOUD}")  # fmt: skip
     return {
         "cloud": CLOUD,
+        "burst_cloud": BURST_CLOUD,
         "clouds_yaml": str(where.clouds_yaml),
         "region": REGION,
         "run_dir": str(where.root),
@@ -672,6 +720,16 @@ def down(*, log: Callable[[str], object] = print) -> bool:
     if stopped:
         log(f"stopped {', '.join(stopped)}")
     return bool(stopped)
+
+
+def stop_component(name: str) -> None:
+    """Stop one of the cloud's core components (a test of what a client sees when, say,
+    nova-api is down); the next `up` starts it again."""
+    if name not in CORE:
+        raise CloudError(f"The local cloud has no core component named {name!r}.")
+    where = layout()
+    with _locked(where):
+        _stop(where, [name], log=lambda *_: None)
 
 
 def status() -> dict:

@@ -30,6 +30,16 @@ SERVICES = [
 ]
 ADMIN_PASSWORD = "admin"
 DEMO_PASSWORD = "demo"
+# What burst boots in: a project of its own ("burst", user burst/burst, role member), so its
+# quota is not the admin project's that shift's tests use (two burst clouds, tango and
+# tango-burst, each with its own limits); two public flavors small enough for the fake
+# hypervisors (8 cores, 8000 MB each; cores are overcommitted 4 to 1); and a private image.
+BURST_PROJECT = "burst"
+BURST_PASSWORD = "burst"
+BURST_QUOTA = {"instances": 6, "cores": 12, "ram": 6144}
+# name, vcpus, ram MB, disk GB (a flavor with no disk cannot boot an image but for admins)
+BURST_FLAVORS = (("burst.small", 1, 512, 1), ("burst.medium", 2, 1024, 1))
+BURST_IMAGE = "burst-worker"
 # A compute host name is a file name here and a queue name in RabbitMQ.
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -180,8 +190,16 @@ def compute_state(run: Path, host: str) -> Path:
     return run / "state" / f"compute-{host}"
 
 
-def clouds_yaml(cloud: str) -> str:
-    """clouds.yaml with the admin entry `cloud` and a member-only `<cloud>-demo`."""
+def burst_image_data() -> bytes:
+    """The burst-worker image's 64 KiB, the same on every install, so its checksums are
+    known in advance (md5 29f1919c16cbd2f244531310ca294616)."""
+    line = b"allotment burst worker image: not bootable, the fake hypervisors need none\n"
+    return (line * (65536 // len(line) + 1))[:65536]
+
+
+def clouds_yaml(cloud: str, *, burst: bool = False) -> str:
+    """clouds.yaml with the admin entry `cloud`, a member-only `<cloud>-demo`, and with
+    `burst` a `<cloud>-burst` for the burst project's member."""
 
     def entry(name: str, user: str, password: str, project: str) -> str:
         return f"""  {name}:
@@ -201,4 +219,5 @@ def clouds_yaml(cloud: str) -> str:
         "# Written by `allot dev openstack up`: the loopback cloud's credentials.\nclouds:\n"
         + entry(cloud, "admin", ADMIN_PASSWORD, "admin")
         + entry(f"{cloud}-demo", "demo", DEMO_PASSWORD, "demo")
+        + (entry(f"{cloud}-burst", BURST_PROJECT, BURST_PASSWORD, BURST_PROJECT) if burst else "")
     )

@@ -8,7 +8,8 @@ cloud. Without the system MariaDB and RabbitMQ, or when the services cannot be i
 (no package index), the tests are skipped with the reason.
 
 Tests create their own flavor, image and servers and delete their servers; they leave the
-default hypervisors cnode1 and cnode2 enabled.
+default hypervisors cnode1 and cnode2 enabled. Burst's tests use the burst project
+(openstack_burst), whose quota is its own.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def openstack_conn(openstack_cloud):
     from allotment.integrations.openstack.connect import CloudRef, connection
 
     return connection(CloudRef(openstack_cloud["cloud"], openstack_cloud["clouds_yaml"]))
+
+
+@pytest.fixture(scope="session")
+def openstack_burst(openstack_cloud):
+    """The cloud's burst project (quota 6 instances, 12 cores, 6144 MB; flavors burst.small
+    and burst.medium; image burst-worker) as a burst cloud, through its clouds.yaml entry."""
+    from allotment.integrations.openstack.burst import OpenStackCloud
+
+    options = {"cloud": openstack_cloud["burst_cloud"], "loopback": True,
+               "clouds_yaml": openstack_cloud["clouds_yaml"]}  # fmt: skip
+    return OpenStackCloud(openstack_cloud["burst_cloud"], options)
 
 
 @pytest.fixture
