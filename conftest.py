@@ -14,6 +14,7 @@ pytest_plugins = [
     "allotment.integrations.slurm.testing",
     "allotment.integrations.ironic.testing",
     "allotment.integrations.openstack.testing",
+    "allotment.integrations.ec2.testing",
 ]
 
 

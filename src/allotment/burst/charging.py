@@ -51,13 +51,9 @@ def charge(vm: VM, ended: datetime) -> list[VMCharge]:
     seconds = end - start
     used = drivers.queue(vm.batch).core_seconds(vm.name, start, end) if vm.registered_at else {}
     split = shares(seconds, used) or ({vm.account: seconds} if seconds else {})
-    from allotment.projects.models import Project
+    from .services import projects_by_account
 
-    projects = {
-        p.pid.lower(): p.pk
-        for p in Project.objects.filter(pid__in=[a for a in split] + [a.upper() for a in split])
-    }
-    projects.update({p.pid.lower(): p.pk for p in Project.objects.filter(pid__iexact=vm.account)})
+    projects = {low: p.pk for low, p in projects_by_account([*split, vm.account]).items()}
     rows = [
         VMCharge(
             cloud_id=vm.cloud_id,

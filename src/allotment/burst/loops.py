@@ -16,7 +16,7 @@ from allotment.agent.registry import Loop
 def clouds():
     from .models import Cloud
 
-    return list(Cloud.objects.select_related("machine"))
+    return list(Cloud.objects.filter(enabled=True).select_related("machine"))
 
 
 def refresh_cloud(cloud) -> dict:

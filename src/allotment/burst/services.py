@@ -340,14 +340,13 @@ def remaining_by_account(clouds: list[Cloud], accounts) -> dict[str, Decimal | N
     no cloud of theirs is accounted: nothing to enforce)."""
     from allotment.grants.models import AllocationPool
     from allotment.grants.services import summarise
-    from allotment.projects.models import Project
     from allotment.usage.charging import Charger
 
     pools = vm_pools(clouds)
     accounts = set(accounts)
     if not pools:
         return dict.fromkeys(accounts, None)
-    projects = {p.pid.lower(): p.pk for p in Project.objects.filter(pid__in=_cases(accounts))}
+    projects = {low: p.pk for low, p in projects_by_account(accounts).items()}
     charger = Charger()
     today = timezone.localdate().toordinal()
     targets: dict[str, set[int]] = {}
@@ -365,10 +364,17 @@ def remaining_by_account(clouds: list[Cloud], accounts) -> dict[str, Decimal | N
             for a in accounts}  # fmt: skip
 
 
-def _cases(accounts) -> list[str]:
-    return sorted(
-        {a for a in accounts} | {a.upper() for a in accounts} | {a.lower() for a in accounts}
-    )
+def projects_by_account(accounts) -> dict:
+    """The ledger projects named by batch accounts, by lower-case name (Slurm lowers
+    account names; project ids keep their case)."""
+    from django.db.models.functions import Lower
+
+    from allotment.projects.models import Project
+
+    wanted = {a.lower() for a in accounts}
+    return {
+        p.pid.lower(): p for p in Project.objects.annotate(low=Lower("pid")).filter(low__in=wanted)
+    }
 
 
 def supply_of(batch: Machine) -> list[demand.SupplyVM]:
@@ -426,12 +432,11 @@ def persist_boots(batch: Machine, boots: list[demand.Boot], decision) -> list[de
     """A VM row per boot, each with a free node name, in one transaction."""
     if not boots:
         return []
-    from allotment.projects.models import Project
 
     clouds = {c.name: c for c in Cloud.objects.filter(serves=batch).select_related("machine")}
     flavors = {(f.cloud_id, f.name): f for f in Flavor.objects.filter(cloud__in=clouds.values())}
     accounts = {b.account for b in boots}
-    projects = {p.pid.lower(): p for p in Project.objects.filter(pid__in=_cases(accounts))}
+    projects = projects_by_account(accounts)
     made = []
     with transaction.atomic():
         taken = set(VM.objects.filter(batch=batch).exclude(state="deleted")
@@ -464,3 +469,23 @@ def retire(vm: VM) -> VM:
     VM.objects.filter(pk=vm.pk).update(retire_asked=True)
     vm.retire_asked = True
     return vm
+
+
+def point_cloud(
+    name: str, driver: str, options: dict | None = None, *, enable: bool = True
+) -> bool:
+    """Point the ledger's cloud `name` (of `driver`) at an engine `allot dev` runs: merge
+    `options` into its own and enable it. False when there is no such cloud (or no ledger
+    yet). Saved through the model, so the audit log has it."""
+    from django.db import DatabaseError
+
+    try:
+        cloud = Cloud.objects.filter(machine__name=name, driver=driver).first()
+        if cloud is None:
+            return False
+        cloud.options = {**(cloud.options or {}), **(options or {})}
+        cloud.enabled = cloud.enabled or enable
+        cloud.save(update_fields=["options", "enabled"])
+    except DatabaseError:
+        return False
+    return True

@@ -345,3 +345,94 @@ def load_inventory() -> dict[str, int]:
         for unit, name in enumerate(names):
             Node.objects.filter(name=name, rack=rack).update(rack_unit=unit * 2 + 1)
     return {"nodes": len(result.created)}
+
+
+# The example site's bursting: brecca's partition `burst` (nodes burst[1-8]) bursts into a
+# local cloud (the embedded demo's), tango (OpenStack) and an EC2 region; the last two are
+# off until `allot dev openstack up` / `allot dev ec2 up` run them on loopback.
+BURST_NODES = "burst[1-8]"
+BURST_CLOUDS = (
+    # name, driver, priority, price per core-hour, enabled, options
+    ("nebula", "local", 1, Decimal("0.010"), True,
+     {"boot_seconds": 5, "quota": {"instances": 6, "cores": 12, "ram_mb": 12000}}),
+    ("tango", "openstack", 2, Decimal("0.020"), False, {"cloud": "tango-burst"}),
+    ("ec2-east", "ec2", 3, Decimal("0.045"), False,
+     {"region": "us-east-1", "profile": "moto", "instance_types": ["t3.small", "t3.medium"]}),
+)  # fmt: skip
+DEMO_JOBS = (("projecta", 1, 90, 3), ("projectb", 2, 60, 2), ("projecta", 1, 150, 1))
+
+
+def load_burst(jobs: bool = True) -> dict[str, int]:
+    """The clouds brecca bursts into, a VM-hours pool with this year's allocations (burst
+    runs now, not in 2100), and, with the local batch system, a few queued jobs."""
+    from allotment.burst.local import DEFAULT_IMAGE
+    from allotment.burst.models import Cloud
+
+    today = date.today()
+    brecca = Machine.objects.get(name="brecca")
+    options = dict(brecca.engine_options or {})
+    options["burst"] = {"partitions": ["burst"], "nodes": BURST_NODES}
+    brecca.engine_options = options
+    brecca.save()
+    category = brecca.category
+    vm_hours = save_validated(
+        ResourcePool(
+            name="Cloud VM Hours",
+            units="VM hours",
+            aggregation=Aggregation.SUM,
+            metric=Metric.VM_SECONDS,
+            unit_size=Decimal(3600),
+            description="Hours of burst VMs, charged to the projects whose jobs ran on them.",
+        )
+    )
+    for name, driver, priority, price, enabled, cloud_options in BURST_CLOUDS:
+        machine = Machine.objects.filter(name=name).first() or save_validated(
+            Machine(
+                name=name,
+                category=category,
+                kind=MachineKind.CLOUD,
+                description=f"Burst cloud ({driver})",
+                start_date=today,
+            )
+        )
+        save_validated(Resource(machine=machine, pool=vm_hours, name=f"{name} VMs", quantity=100))
+        cloud = save_validated(
+            Cloud(
+                machine=machine,
+                driver=driver,
+                priority=priority,
+                price_per_core_hour=price,
+                enabled=enabled,
+                options=cloud_options,
+                default_image=DEFAULT_IMAGE,
+                idle_keep=60,
+            )
+        )
+        cloud.serves.add(brecca)
+    scheme = Scheme.objects.get(name="ET")
+    period = save_validated(
+        AllocationPeriod(
+            name=f"burst-{today.year}", start=date(today.year, 1, 1), end=date(today.year, 12, 31)
+        )
+    )
+    for pid, hours in (("ProjectA", 200), ("ProjectB", 50)):
+        grant = create_grant(Project.objects.get(pid=pid), scheme, period.start, period.end,
+                             awarded=period.start)  # fmt: skip
+        allocate(grant, period, vm_hours, Decimal(hours))
+    queued = 0
+    if jobs and brecca.engine == "local":
+        queued = queue_demo_jobs(brecca)
+    return {"burst clouds": len(BURST_CLOUDS), "queued jobs": queued}
+
+
+def queue_demo_jobs(brecca: Machine | None = None, scale: int = 1) -> int:
+    """Queue the demo's jobs on the local batch system (not on a real Slurm)."""
+    from allotment.burst.local import LocalQueue
+
+    brecca = brecca or Machine.objects.get(name="brecca")
+    queue = LocalQueue(brecca)
+    count = 0
+    for account, cores, seconds, n in DEMO_JOBS:
+        queue.submit(account, cores=cores, seconds=seconds, count=n * scale)
+        count += n * scale
+    return count

@@ -193,8 +193,9 @@ def compute_state(run: Path, host: str) -> Path:
 def burst_image_data() -> bytes:
     """The burst-worker image's 64 KiB, the same on every install, so its checksums are
     known in advance (md5 29f1919c16cbd2f244531310ca294616)."""
-    line = b"allotment burst worker image: not bootable, the fake hypervisors need none\n"
-    return (line * (65536 // len(line) + 1))[:65536]
+    from allotment.burst.local import DEFAULT_IMAGE_DATA
+
+    return DEFAULT_IMAGE_DATA
 
 
 def clouds_yaml(cloud: str, *, burst: bool = False) -> str:

@@ -22,7 +22,27 @@ class Command(AllotCommand):
             counts = site.load()
             counts |= site.load_usage()
             counts |= site.load_inventory()
+            counts |= site.load_burst()
         say("Loaded the example site: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
+
+    @command()
+    def jobs(
+        self,
+        scale: Annotated[int, typer.Option(min=1, max=100, help="Copies of each job")] = 1,
+    ):
+        """Queue the demo's jobs on brecca's burst partition (the local batch system), for
+        the agent to burst: watch with `allot burst status` and `allot vm list`."""
+        from allotment.resources.models import Machine
+
+        brecca = Machine.objects.filter(name="brecca").first()
+        if brecca is None:
+            raise typer.BadParameter("Load the example site first: allot demo load.")
+        if brecca.engine != "local":
+            raise typer.BadParameter(
+                f"brecca runs on {brecca.engine}: submit jobs there (sbatch -p burst)."
+            )
+        count = site.queue_demo_jobs(brecca, scale)
+        say(f"Queued {count} job(s) on brecca's partition burst.")
 
     @command()
     def admin(

@@ -120,6 +120,12 @@ class Command(AllotCommand):
         except devcloud.CloudError as e:
             fail(str(e))
         say(f"cloud {where.get('cloud', 'tango')} is up; clouds.yaml: {where.get('clouds_yaml')}")
+        from allotment.burst.services import point_cloud
+
+        burst = {"cloud": where.get("burst_cloud", "tango-burst"),
+                 "clouds_yaml": str(where.get("clouds_yaml", ""))}  # fmt: skip
+        if where.get("clouds_yaml") and point_cloud("tango", "openstack", burst):
+            say(f"The burst cloud tango now uses it (project {burst['cloud']}), enabled.")
 
     @openstack.command("down")
     def openstack_down(self):
@@ -163,7 +169,10 @@ class Command(AllotCommand):
         say(f"EC2 (moto) answers at {endpoint}; credentials: {devec2.layout().credentials}"
             f" (profile {devec2.PROFILE})")  # fmt: skip
         if devec2.point_cloud_at():
-            say(f"The burst cloud {devec2.CLOUD} now uses it.")
+            from allotment.burst.services import point_cloud
+
+            point_cloud(devec2.CLOUD, "ec2")
+            say(f"The burst cloud {devec2.CLOUD} now uses it, enabled.")
 
     @ec2.command("down")
     def ec2_down(self):
