@@ -13,6 +13,18 @@ plays a node's deployed image booting, or the node leaving. Which nodes' slurmds
 run is kept beside the pids, so `up` after `down` brings back the same nodes and not one
 that a shift took away.
 
+burst1..burst8 are burst's nodes: FUTURE nodes of their own partition `burst` (the
+partition debug has the others). A burst VM "booting" on loopback is its node's slurmd
+starting (`start_node("burst3")`). Of what 22.05 offers, FUTURE nodes do what burst needs,
+measured: `sbatch -p burst` accepts jobs while no burst node is up, and they wait
+(PENDING, "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher
+priority partitions", or "ReqNodeNotAvail, ..."); a burst node's slurmd registering makes
+it IDLE by itself within a second and the scheduler starts a waiting job on it at once.
+CLOUD nodes would have slurmctld pick nodes for jobs and wait on its own power-saving
+resume to boot them (burst decides that, not Slurm); dynamic nodes (`slurmd -Z`) allow one
+per host on loopback (no Port= of their own). A burst node whose slurmd stopped goes DOWN
+after SlurmdTimeout; `scontrol update nodename=burst3 state=future` hides it again.
+
 For benchmarks only, $ALLOTMENT_SLURM_BENCH_NODES=N declares N more static nodes,
 bench001..benchN, recorded beside the pids until set to 0 (see `bench_nodes`); without
 them the cluster is exactly the one above.
@@ -40,11 +52,14 @@ CLUSTER = "brecca"
 PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server"]
 STATIC_NODES = 4
 FUTURE_NODES = 4
+BURST_NODES = 8
+BURST_PARTITION = "burst"
 CPUS_PER_NODE = 2
 MYSQL_PORT = 13306
 SLURMCTLD_PORT = 6817
 SLURMDBD_PORT = 6819
 NODE_PORT_BASE = 17000  # node<n> listens on NODE_PORT_BASE + n, extra<n> on +100 + n
+BURST_PORT_BASE = NODE_PORT_BASE + 150  # burst<n> listens on BURST_PORT_BASE + n
 BENCH_NODES_ENV = "ALLOTMENT_SLURM_BENCH_NODES"
 BENCH_PORT_BASE = NODE_PORT_BASE + 200  # bench<n> listens on BENCH_PORT_BASE + n
 MAX_BENCH_NODES = 500
@@ -127,6 +142,10 @@ def future_nodes() -> list[str]:
     return [f"extra{n}" for n in range(1, FUTURE_NODES + 1)]
 
 
+def burst_nodes() -> list[str]:
+    return [f"burst{n}" for n in range(1, BURST_NODES + 1)]
+
+
 def bench_nodes(where: Layout | None = None) -> list[str]:
     """The benchmark's extra nodes (bench/shift.py): bench001..benchN when
     $ALLOTMENT_SLURM_BENCH_NODES=N, none by default, so tests and the demo see the cluster
@@ -188,7 +207,7 @@ def write_configs(where: Layout) -> None:
     for sub in ("etc", "state", "log", "run/mysql", "jobs", "mysql"):
         (r / sub).mkdir(parents=True, exist_ok=True)
     spool = where.spool
-    for name in static_nodes() + future_nodes():
+    for name in static_nodes() + future_nodes() + burst_nodes():
         (spool / name).mkdir(parents=True, exist_ok=True)
     (r / "jobs").chmod(0o1777)
     true = shutil.which("true") or "/bin/true"
@@ -201,7 +220,10 @@ def write_configs(where: Layout) -> None:
         if bench
         else ""
     )
-    declared = STATIC_NODES + FUTURE_NODES + len(bench)
+    declared = STATIC_NODES + FUTURE_NODES + BURST_NODES + len(bench)
+    debug = f"node[1-{STATIC_NODES}],extra[1-{FUTURE_NODES}]" + (
+        f",bench[001-{len(bench):03d}]" if bench else ""
+    )
     where.conf.write_text(f"""# Written by `allot dev slurm up`; regenerated on every start.
 ClusterName={CLUSTER}
 SlurmctldHost=localhost(127.0.0.1)
@@ -245,7 +267,9 @@ MinJobAge=30
 MaxNodeCount={max(64, declared + MAX_DYNAMIC_NODES)}
 NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 1}-{NODE_PORT_BASE + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
 NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 101}-{NODE_PORT_BASE + 100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
-{bench_line}PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+NodeName=burst[1-{BURST_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{BURST_PORT_BASE + 1}-{BURST_PORT_BASE + BURST_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
+{bench_line}PartitionName=debug Nodes={debug} Default=YES MaxTime=INFINITE State=UP
+PartitionName={BURST_PARTITION} Nodes=burst[1-{BURST_NODES}] MaxTime=INFINITE State=UP
 """)  # noqa: E501
     dbd = where.etc / "slurmdbd.conf"
     dbd.write_text(f"""AuthType=auth/munge
@@ -286,11 +310,14 @@ def node_port(name: str, where: Layout | None = None) -> int:
         return NODE_PORT_BASE + int(name.removeprefix("node"))
     if name in future_nodes():
         return NODE_PORT_BASE + 100 + int(name.removeprefix("extra"))
+    if name in burst_nodes():
+        return BURST_PORT_BASE + int(name.removeprefix("burst"))
     if name in bench_nodes(where):
         return BENCH_PORT_BASE + int(name.removeprefix("bench"))
     raise ClusterError(
         f"{name!r} is not a node of the local cluster {CLUSTER} (its nodes are "
-        f"node[1-{STATIC_NODES}] and the FUTURE nodes extra[1-{FUTURE_NODES}])."
+        f"node[1-{STATIC_NODES}], the FUTURE nodes extra[1-{FUTURE_NODES}] and the burst "
+        f"nodes burst[1-{BURST_NODES}])."
     )
 
 
@@ -436,7 +463,7 @@ def nodes_on(where: Layout) -> list[str]:
 
 def _set_node_on(where: Layout, name: str, on: bool) -> None:
     wanted = [n for n in nodes_on(where) if n != name] + ([name] if on else [])
-    order = static_nodes() + future_nodes() + bench_nodes(where)
+    order = static_nodes() + future_nodes() + burst_nodes() + bench_nodes(where)
     where.nodes_on.parent.mkdir(parents=True, exist_ok=True)
     rank = {n: i for i, n in enumerate(order)}  # names no longer declared go last
     where.nodes_on.write_text(json.dumps(sorted(wanted, key=lambda n: rank.get(n, len(rank)))))
@@ -504,8 +531,16 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     install()
     if fresh:
         wipe(log=lambda *_: None)
+    declared = _declarations(where)
     write_configs(where)
     pids = _load_pids(where)
+    if (
+        declared
+        and declared != _declarations(where)
+        and _terminate("slurmctld", pids.get("slurmctld", 0))
+    ):  # a reconfigure adds no node and dies on a new node count: restart it instead
+        log("stopped slurmctld: slurm.conf declares other nodes or partitions now")
+        pids.pop("slurmctld", None)
     wanted = nodes_on(where)
     # Only the ports of components about to start: a running one of ours holds its own.
     check_ports(
@@ -599,6 +634,15 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     return where
 
 
+def _declarations(where: Layout) -> list[str]:
+    """slurm.conf's node, partition and node-count lines ([] before the first `up`)."""
+    try:
+        lines = where.conf.read_text().splitlines()
+    except OSError:
+        return []
+    return [x for x in lines if x.startswith(("NodeName=", "PartitionName=", "MaxNodeCount="))]
+
+
 # Registered and answering, whatever their drain: sinfo's short states without a suffix
 # (a '*' is not responding, '~' powered off, '#' powering up, ...).
 _REGISTERED = {"idle", "alloc", "mix", "comp", "drain", "drng", "resv", "plnd", "maint"}
@@ -688,17 +732,27 @@ def point_machine_at(where: Layout) -> bool:
     from allotment.resources.models import Machine
 
     try:
-        return bool(
-            Machine.objects.filter(name=CLUSTER).update(
+        machines = list(Machine.objects.filter(name=CLUSTER))
+        for machine in machines:
+            options = machine.engine_options or {}
+            Machine.objects.filter(pk=machine.pk).update(
                 engine="slurm",
-                # loopback: a shift plays a node's boot by starting its slurmd here.
                 engine_options={
+                    **options,
                     "slurm_conf": str(where.conf),
                     "cluster": CLUSTER,
+                    # loopback: a shift or a burst VM plays a node's boot by starting its
+                    # slurmd here.
                     "loopback": True,
+                    # burst feeds the partition of the FUTURE nodes burst[1-8].
+                    "burst": {
+                        **(options.get("burst") or {}),
+                        "partitions": [BURST_PARTITION],
+                        "nodes": f"burst[1-{BURST_NODES}]",
+                    },
                 },
             )
-        )
+        return bool(machines)
     except DatabaseError:  # the ledger is not migrated yet: nothing to point
         return False
 
