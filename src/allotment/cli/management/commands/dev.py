@@ -122,7 +122,7 @@ class Command(AllotCommand):
         say(f"cloud {where.get('cloud', 'tango')} is up; clouds.yaml: {where.get('clouds_yaml')}")
         from allotment.burst.services import point_cloud
 
-        burst = {"cloud": where.get("burst_cloud", "tango-burst"),
+        burst = {"cloud": where.get("burst_cloud", "tango-burst"), "loopback": True,
                  "clouds_yaml": str(where.get("clouds_yaml", ""))}  # fmt: skip
         if where.get("clouds_yaml") and point_cloud("tango", "openstack", burst):
             say(f"The burst cloud tango now uses it (project {burst['cloud']}), enabled.")
