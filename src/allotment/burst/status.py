@@ -437,3 +437,23 @@ def vms_over_time(*, hours: int = 24, points: int = 96) -> dict:
             values.append(running)
         out[cloud] = values
     return {"labels": [t.isoformat() for t in instants], "series": out}
+
+
+# -- images ----------------------------------------------------------------------------
+
+
+def image_copies() -> dict[str, dict]:
+    """Each image name the clouds hold active: the clouds holding it and the checksums
+    their copies carry (as `allot image list` shows them beside the catalog's)."""
+    found: dict[str, dict] = {}
+    rows = CloudImage.objects.filter(status="active").values_list(
+        "name", "cloud__machine__name", "checksums"
+    )
+    for name, cloud, checksums in rows.order_by("name", "cloud__machine__name"):
+        entry = found.setdefault(name, {"clouds": [], "checksums": []})
+        if cloud not in entry["clouds"]:
+            entry["clouds"].append(cloud)
+        shown = images.display(checksums) if checksums else "unknown"
+        if shown not in entry["checksums"]:
+            entry["checksums"].append(shown)
+    return found
