@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from allotment.burst.models import Cloud
-from allotment.grants.models import AllocationPeriod, Grant
-from allotment.grants.services import allocate
+from allotment.grants.models import AllocationPeriod
+from allotment.grants.services import allocate, create_grant
 from allotment.resources.models import (
     Machine,
     MachineCategory,
@@ -56,6 +56,8 @@ def vm_hours(burst_site, example):
     period = AllocationPeriod.objects.create(
         name="now", start=today - timedelta(days=30), end=today + timedelta(days=300)
     )
-    grant = Grant.objects.get(project__pid="ProjectA")
+    grant = create_grant(
+        example.projects["ProjectA"], example.scheme, period.start, period.end, period.start
+    )
     allocate(grant, period, pool, Decimal(10))
     return pool, period
