@@ -273,9 +273,17 @@ def _vm_fits(vm: SupplyVM, group: PendingGroup) -> bool:
 
 
 def _typical_per_vm(clouds: Sequence[CloudView], group: PendingGroup) -> int:
-    """Jobs one VM of the group takes, on the cloud it would most likely go to."""
-    for cloud in sorted(clouds, key=lambda c: (not c.usable, c.priority, c.name)):
+    """Jobs one VM of the group takes, on the cloud it would most likely go to: the first
+    the ranking would choose that has its image and a fitting flavor not backed off."""
+    ranked = sorted(
+        clouds, key=lambda c: (not c.usable, _locality(c, group), c.priority, c.price, c.name)
+    )
+    for cloud in ranked:
+        image = group.image or cloud.default_image
         flavor = flavor_for(cloud, group)
-        if flavor is not None:
-            return jobs_per_vm(flavor, group)
+        if not image or image not in cloud.images or flavor is None:
+            continue
+        if (flavor.name, image) in cloud.backoffs:
+            continue
+        return jobs_per_vm(flavor, group)
     return 1

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from allotment.core import fsm
 from allotment.inventory import drivers as inventory_drivers
-from allotment.inventory.engines import HostState
+from allotment.inventory.engines import REASON_PREFIX, HostState
 
 from . import charging, contextualize, drivers, services
 from .engines import TAG_KEY, VM_KEY, BootRequest, EngineError, ServerInfo, ServerStatus
@@ -29,7 +29,9 @@ from .states import LIVE, VMStates
 
 log = logging.getLogger(__name__)
 
-RETIRE_REASON = "allotment burst: retiring"
+# The services resume only drains that are theirs (REASON_PREFIX), as a shift's: a VM
+# name used again must come back undrained.
+RETIRE_REASON = f"{REASON_PREFIX}: burst VM retiring"
 GONE_GRACE = timedelta(seconds=60)  # a booted server the cloud does not list yet
 
 
@@ -148,7 +150,7 @@ def on_booting(vm: VM) -> str:
     service.start(vm.name)  # on loopback the image's boot is played here; elsewhere nothing
     host = service.host(vm.name)
     if host.known and host.up:
-        if host.drained and host.reason.startswith("allotment"):
+        if host.drained and host.reason.startswith(REASON_PREFIX):
             service.resume(vm.name)
         services.clear_backoff(vm)
         fsm.move(vm, VMStates.registered, changes={"registered_at": now, "idle_since": now})

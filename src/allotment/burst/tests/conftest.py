@@ -19,6 +19,17 @@ from allotment.resources.models import (
 )
 
 
+@pytest.fixture(autouse=True)
+def fresh_server_listings():
+    """The clouds' server listings are cached per process for a few seconds; each test
+    starts without them (cloud names repeat from test to test)."""
+    from allotment.burst import services
+
+    services._servers.clear()
+    yield
+    services._servers.clear()
+
+
 @pytest.fixture
 def burst_site(example, settings, tmp_path):
     settings.VAR_DIR = tmp_path

@@ -178,11 +178,6 @@ def test_several_jobs_share_a_vm_so_fewer_vms_are_short():
     assert len(decision.boots) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _typical_per_vm sizes the shortfall by the first usable cloud with a flavor "
-    "that fits, even one without the image (or backed off), not the cloud the boots go to",
-)
 def test_jobs_per_vm_are_counted_on_the_cloud_the_vms_go_to():
     clouds = [
         cloud("big-no-image", priority=1, flavors=(LARGE,), images=frozenset()),

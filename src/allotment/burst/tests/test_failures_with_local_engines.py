@@ -326,11 +326,6 @@ def test_retiring_a_vm_that_has_not_booted_deletes_it(site):
     assert LocalCloud("nimbus").boots() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: burst drains with RETIRE_REASON 'allotment burst: …', which the services do "
-    "not take for theirs (REASON_PREFIX 'allotment shift'), so a reused name stays drained",
-)
 def test_a_reused_vm_name_gets_a_new_server_and_its_own_charges(burst_site):
     brecca, _ = burst_site  # idle VMs retired at once
     queue = LocalQueue(brecca)
@@ -358,11 +353,6 @@ def test_a_reused_vm_name_gets_a_new_server_and_its_own_charges(burst_site):
 # -- allocations -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in conftest's vm_hours: ProjectA's grant runs in 2100, so allocating it in a "
-    "period around today is refused",
-)
 def test_a_project_without_allocation_gets_no_vm_and_the_cycle_says_why(vm_hours, site):
     brecca, _ = site
     queue = LocalQueue(brecca)

@@ -103,8 +103,9 @@ def test_three_drivers_share_the_demand_and_survive_a_cloud_going_away(three_clo
         every=lambda: tick(brecca, [tango, ec2, nimbus]),
     )
     assert {vm.cloud_id: vm.flavor.name for vm in VM.objects.all()} == {
-        tango.pk: "burst.medium", ec2.pk: "t3.micro", nimbus.pk: "local.medium"  # t3.micro: 2 vCPUs, 1 GiB
+        tango.pk: "burst.medium", ec2.pk: "t3.micro", nimbus.pk: "local.medium"
     }  # fmt: skip
+    # (t3.micro has 2 vCPUs and 1 GiB: the smallest EC2 type for a 2-core job)
 
     # Two more jobs; tango may take them (cap raised), and starts booting them...
     Cloud.objects.filter(pk=tango.pk).update(max_instances=4)
