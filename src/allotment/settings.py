@@ -313,6 +313,13 @@ AUDITLOG_STORE_JSON_CHANGES = True
 
 # At most this many nodes move at once over all shifts (each shift has its own --parallel).
 ALLOTMENT_SHIFT_MAX_PARALLEL = int(os.environ.get("ALLOTMENT_SHIFT_MAX_PARALLEL", "100"))
+# Burst: the tag on every server Allotment boots (the orphan sweep deletes only servers with
+# this tag that the database does not know: give each installation sharing a cloud its own),
+# and the seconds between the burst loops' passes (decision, VM steps, reading the clouds).
+BURST_TAG = os.environ.get("ALLOTMENT_BURST_TAG", "allotment")
+BURST_DECIDE_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_DECIDE_INTERVAL", "10"))
+BURST_VM_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_VM_INTERVAL", "3"))
+BURST_CLOUDS_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_CLOUDS_INTERVAL", "30"))
 
 # Unix ids handed out for new groups and accounts.
 ALLOTMENT_GID_RANGE = (

@@ -1,5 +1,7 @@
 """Burst's loops, run by `allot agent`:
 
+Intervals are settings (ALLOTMENT_BURST_*_INTERVAL); the defaults:
+
 - burst.clouds (per cloud, 30 s): quota, flavors, images and servers read into the
   database; health counted; orphans swept. An unhealthy cloud is asked again each pass,
   which is how it becomes healthy.
@@ -9,6 +11,8 @@
 
 All talk to engines, so they are at-least-once (not `atomic`): every step observes first.
 """
+
+from django.conf import settings
 
 from allotment.agent.registry import Loop
 
@@ -53,7 +57,7 @@ def step_vm(vm) -> str:
 
 CLOUDS = Loop(
     name="burst.clouds",
-    interval=30,
+    interval=settings.BURST_CLOUDS_INTERVAL,
     targets=clouds,
     key=lambda cloud: cloud.name,
     step=refresh_cloud,
@@ -62,7 +66,7 @@ CLOUDS = Loop(
 )
 DECIDE = Loop(
     name="burst.decide",
-    interval=10,
+    interval=settings.BURST_DECIDE_INTERVAL,
     targets=batch_machines,
     key=lambda machine: machine.name,
     step=decide,
@@ -71,7 +75,7 @@ DECIDE = Loop(
 )
 VMS = Loop(
     name="burst.vm",
-    interval=3,
+    interval=settings.BURST_VM_INTERVAL,
     targets=vms,
     key=lambda vm: f"{vm.pk}",
     step=step_vm,

@@ -192,6 +192,7 @@ def on_running(vm: VM) -> str:
         why = f"idle for {cloud.idle_keep} s"
     if why:
         inventory_drivers.service(vm.batch).drain(vm.name, f"{RETIRE_REASON} ({why})")
+        crash_point("burst.after_drain")
         fsm.move(vm, VMStates.retire, reason=why, changes={"end_reason": why[:500]})
         return f"retiring: {why}"
     return vm.state
@@ -232,6 +233,7 @@ def on_deleting(vm: VM) -> str:
         return "the cloud deletes it"
     now = timezone.now()
     charging.charge(vm, ended=vm.ended_at or now)
+    crash_point("burst.after_charge")
     fsm.move(vm, VMStates.gone, changes={"ended_at": vm.ended_at or now})
     return "deleted"
 
