@@ -235,6 +235,8 @@ TARGETS: dict[str, Target] = {
     "web-audit-log": Target("page", _page("web:audit-log")),
     "web-nodes": Target("page", _page("web:nodes")),
     "web-shifts": Target("page", _page("web:shifts")),
+    "web-burst": Target("page", _page("web:burst")),
+    "web-burst-vms": Target("page", _page("web:burst-vms")),
     # The workflows (allotment.applications).
     "apply-mine": Target("page", _page("applications:mine")),
     "apply-inbox": Target("page", _page("applications:inbox")),
@@ -289,6 +291,10 @@ TARGETS: dict[str, Target] = {
     "api-machines-list": Target("api", _api("machines")),
     "api-nodes-list": Target("api", _api("nodes")),
     "api-shifts-list": Target("api", _api("shifts")),
+    "api-clouds-list": Target("api", _api("clouds")),
+    "api-vms-list": Target("api", _api("vms")),
+    "api-burst-status": Target("api", _api("burst/status")),
+    "api-burst-vms-over-time": Target("api", _api("burst/vms-over-time")),
     "api-machines-detail": Target("api", _api("machines", lambda: "brecca")),
     "api-resource-pools-list": Target("api", _api("resource-pools")),
     "api-resource-pools-detail": Target(
@@ -484,6 +490,9 @@ GRID: dict[str, tuple] = {
     # The bare-metal inventory is infrastructure: site administrators only, reads included.
     "web-nodes":                            (N, 200, 403, 403, 403, 403, 403, 403, N),
     "web-shifts":                           (N, 200, 403, 403, 403, 403, 403, 403, N),
+    # So are burst's clouds and VMs.
+    "web-burst":                            (N, 200, 403, 403, 403, 403, 403, 403, N),
+    "web-burst-vms":                        (N, 200, 403, 403, 403, 403, 403, 403, N),
     "apply-mine":                           (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-inbox":                          (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-join-list":                      (N, 200, 200, 200, 200, 200, 200, 200, N),
@@ -516,6 +525,10 @@ GRID: dict[str, tuple] = {
     "api-machines-list":                    (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-nodes-list":                       (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-shifts-list":                      (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-clouds-list":                      (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-vms-list":                         (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-burst-status":                     (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-burst-vms-over-time":              (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-machines-detail":                  (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-list":              (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-detail":            (401, 200, 200, 200, 200, 200, 200, 200, 401),

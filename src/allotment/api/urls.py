@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import applications, docs, email, inventory, views
+from . import applications, burst, docs, email, inventory, views
 from .errors import not_found
 
 app_name = "api"
@@ -29,8 +29,12 @@ router.register(
 )
 router.register("nodes", inventory.NodeViewSet, basename="node")
 router.register("shifts", inventory.ShiftViewSet, basename="shift")
+router.register("clouds", burst.CloudViewSet, basename="cloud")
+router.register("vms", burst.VMViewSet, basename="vm")
 
 urlpatterns = [
+    path("burst/status/", burst.BurstStatusView.as_view(), name="burst-status"),
+    path("burst/vms-over-time/", burst.VMsOverTimeView.as_view(), name="burst-vms-over-time"),
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
     path("email-change/", email.EmailChangeView.as_view(), name="email-change"),
     path("email-change/confirm/", email.EmailConfirmView.as_view(), name="email-confirm"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import admin_tools, agent, auth, dashboard, explorer, inventory, people, projects
+from .views import admin_tools, agent, auth, burst, dashboard, explorer, inventory, people, projects
 
 app_name = "web"
 urlpatterns = [
@@ -27,4 +27,11 @@ urlpatterns = [
     path("manage/shifts/<int:pk>/", inventory.shift_detail, name="shift"),
     path("manage/shifts/<int:pk>/progress/", inventory.shift_progress, name="shift-progress"),
     path("manage/shifts/<int:pk>/abort/", inventory.shift_abort, name="shift-abort"),
+    path("manage/burst/", burst.overview, name="burst"),
+    path("manage/burst/live/", burst.overview_live, name="burst-live"),
+    path("manage/burst/chart/", burst.overview_chart, name="burst-chart"),
+    path("manage/burst/clouds/<str:name>/", burst.cloud_detail, name="burst-cloud"),
+    path("manage/burst/vms/", burst.vm_list, name="burst-vms"),
+    path("manage/burst/vms/<int:pk>/", burst.vm_detail, name="burst-vm"),
+    path("manage/burst/vms/<int:pk>/retire/", burst.vm_retire, name="burst-vm-retire"),
 ]
