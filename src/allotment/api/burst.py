@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 
-import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
@@ -34,7 +33,7 @@ from allotment.burst import catalog, services, status
 from allotment.burst.models import VM, Cloud
 from allotment.burst.states import LIVE, VMStates
 
-from .filters import FilterSet
+from .filters import FilterSet, StrictBooleanField, StrictBooleanFilter
 from .inventory import HISTORY_ENTRY  # the same moves, from the same history_dicts
 from .pagination import Pagination
 from .permissions import PolicyPermission, refuse
@@ -224,32 +223,12 @@ def vm_queryset() -> QuerySet[VM]:
     )
 
 
-class StrictBooleanField(forms.NullBooleanField):
-    """true/false (1/0, yes/no); anything else is refused, not read as "no filter"."""
-
+class LiveOnlyField(StrictBooleanField):
     widget = forms.Select(choices=[("", "All"), ("true", "Live only")])  # gives the raw word
 
-    WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        if isinstance(value, bool):
-            return value
-        found = self.WORDS.get(str(value).strip().lower())
-        if found is None:
-            raise forms.ValidationError(f'"{value}" is not true or false.')
-        return found
-
-    def validate(self, value) -> None:
-        pass
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    """django-filter's BooleanWidget reads any word but true/false as "no filter", which
-    would turn a typo into the whole list; this field refuses it instead (400)."""
-
-    field_class = StrictBooleanField
+class LiveOnlyFilter(StrictBooleanFilter):
+    field_class = LiveOnlyField
 
 
 class VMFilter(FilterSet):
@@ -262,7 +241,7 @@ class VMFilter(FilterSet):
     project = filters.CharFilter(
         method="for_project", help_text="VMs booted for this project (its pid or account)."
     )
-    live = StrictBooleanFilter(
+    live = LiveOnlyFilter(
         method="only_live", help_text="true: only VMs a server exists or may exist for."
     )
 

@@ -35,6 +35,34 @@ class IdFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (1/0, yes/no); anything else is refused, not read as "no filter"."""
+
+    widget = forms.Select(choices=[("", "All"), ("true", "Yes"), ("false", "No")])
+
+    WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        found = self.WORDS.get(str(value).strip().lower())
+        if found is None:
+            raise forms.ValidationError(f'"{value}" is not true or false.')
+        return found
+
+    def validate(self, value) -> None:
+        pass
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    """django-filter's BooleanWidget reads any word but true/false as "no filter", which
+    would turn a typo (`?protected=maybe`) into the whole list; this refuses it (400)."""
+
+    field_class = StrictBooleanField
+
+
 class FilterSet(filters.FilterSet):
     """django-filter's FilterSet, with its form class built once per class.
 
@@ -64,9 +92,9 @@ class ProjectFilter(FilterSet):
     parent = filters.CharFilter(field_name="parent__pid", help_text="Children of this project.")
     institute = filters.CharFilter(method="in_institute", help_text="Projects of this institute.")
     under = filters.CharFilter(method="in_subtree", help_text="This project and its subtree.")
-    root = filters.BooleanFilter(field_name="parent", lookup_expr="isnull",
+    root = StrictBooleanFilter(field_name="parent", lookup_expr="isnull",
                                  help_text="true: institutes only.")  # fmt: skip
-    active = filters.BooleanFilter(field_name="is_active")
+    active = StrictBooleanFilter(field_name="is_active")
     allocation_mode = filters.ChoiceFilter(choices=AllocationMode.choices)
 
     class Meta:
@@ -87,8 +115,8 @@ class PersonFilter(FilterSet):
     institute = filters.CharFilter(field_name="institute__pid")
     project = filters.CharFilter(method="member_of", help_text="Members of this project.")
     career_level = filters.CharFilter(field_name="career_level__name")
-    active = filters.BooleanFilter(field_name="is_active")
-    locked = filters.BooleanFilter(field_name="is_locked")
+    active = StrictBooleanFilter(field_name="is_active")
+    locked = StrictBooleanFilter(field_name="is_locked")
 
     class Meta:
         model = Person

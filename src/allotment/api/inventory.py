@@ -47,7 +47,7 @@ from allotment.inventory.states import MAX_DRAIN, NodeStates
 from allotment.inventory.views_data import history_dicts
 from allotment.resources.models import Machine
 
-from .filters import FilterSet, IdFilter
+from .filters import FilterSet, IdFilter, StrictBooleanFilter
 from .permissions import PolicyPermission, refuse
 from .serializers import LedgerSerializer, NamedField
 from .views import LedgerViewSet, note_actor
@@ -393,8 +393,8 @@ class NodeFilter(FilterSet):
     site = filters.CharFilter()
     tag = filters.CharFilter(method="tagged", help_text="Nodes with this tag.")
     shift = IdFilter(field_name="shift_id", help_text="Nodes in this shift now.")
-    protected = filters.BooleanFilter()
-    maintenance = filters.BooleanFilter()
+    protected = StrictBooleanFilter()
+    maintenance = StrictBooleanFilter()
 
     class Meta:
         model = Node
@@ -408,7 +408,7 @@ class NodeFilter(FilterSet):
 class ShiftFilter(FilterSet):
     to_service = filters.CharFilter(field_name="to_service__name")
     node = filters.CharFilter(method="with_node", help_text="Shifts that move this node.")
-    active = filters.BooleanFilter(
+    active = StrictBooleanFilter(
         field_name="finished_at", lookup_expr="isnull", help_text="true: not finished yet."
     )
 
