@@ -350,7 +350,7 @@ def load_inventory() -> dict[str, int]:
 # The example site's bursting: brecca's partition `burst` (nodes burst[1-8]) bursts into a
 # local cloud (the embedded demo's), tango (OpenStack) and an EC2 region; the last two are
 # off until `allot dev openstack up` / `allot dev ec2 up` run them on loopback.
-BURST_NODES = "burst[1-8]"
+BURST_NODES = "burst[1-16]"  # the loopback Slurm declares burst[1-8]: `dev slurm up` says so
 BURST_CLOUDS = (
     # name, driver, priority, price per core-hour, enabled, options
     ("nebula", "local", 1, Decimal("0.010"), True,
