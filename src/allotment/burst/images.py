@@ -9,6 +9,8 @@ the catalog has it, else the one its copies agree on. A cloud serves the names i
 - a copy with the checksum is still being imported: in progress;
 - copies of that name exist there but none has the checksum: a conflict, reported and
   never overwritten (booting would be ambiguous; an operator decides);
+- copies exist whose hashes share no algorithm with the checksum (a Glance image hashed
+  with sha512 against a catalog sha256): unverified, reported and left alone;
 - none: copied from a cloud where it is active (downloaded, then uploaded with the
   checksum recorded in its properties); without such a cloud, reported as missing.
 
@@ -72,6 +74,7 @@ class Plan:
     in_progress: list[tuple[str, str]] = field(default_factory=list)
     copies: list[Copy] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)  # image, cloud, expected, found
+    unverified: list[dict] = field(default_factory=list)  # no common hash algorithm
     missing: list[dict] = field(default_factory=list)  # image, cloud, why
     done: list[dict] = field(default_factory=list)  # copies made: image, dest, id
     failed: list[dict] = field(default_factory=list)  # image, dest, error
@@ -82,6 +85,7 @@ class Plan:
             "in_progress": [{"image": i, "cloud": c} for i, c in self.in_progress],
             "copies": [asdict(c) for c in self.copies],
             "conflicts": self.conflicts,
+            "unverified": self.unverified,
             "missing": self.missing,
             "done": self.done,
             "failed": self.failed,
@@ -127,10 +131,18 @@ def plan(clouds: list[Cloud] | None = None) -> Plan:
                 continue
             here = [r for r in copies if r.cloud_id == cloud.pk]
             matching = [r for r in here if same(r.checksums, want)]
+            unknown = [r for r in here if same(r.checksums, want) is None]
             if any(r.status == "active" for r in matching):
                 result.present.append((name, cloud.name))
             elif matching:
                 result.in_progress.append((name, cloud.name))
+            elif unknown and len(unknown) == len(here):
+                # The cloud's hashes and the checksum share no algorithm: neither the same
+                # nor another image as far as anyone can tell; reported, left alone.
+                result.unverified.append({
+                    "image": name, "cloud": cloud.name, "expected": display(want),
+                    "found": [display(r.checksums) for r in here],
+                })  # fmt: skip
             elif here:
                 result.conflicts.append({
                     "image": name, "cloud": cloud.name, "expected": display(want),

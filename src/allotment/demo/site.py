@@ -365,8 +365,9 @@ DEMO_JOBS = (("projecta", 1, 90, 3), ("projectb", 2, 60, 2), ("projecta", 1, 150
 def load_burst(jobs: bool = True) -> dict[str, int]:
     """The clouds brecca bursts into, a VM-hours pool with this year's allocations (burst
     runs now, not in 2100), and, with the local batch system, a few queued jobs."""
-    from allotment.burst.local import DEFAULT_IMAGE
+    from allotment.burst.local import DEFAULT_IMAGE, DEFAULT_IMAGE_DATA, image_checksum
     from allotment.burst.models import Cloud
+    from allotment.inventory.models import Image
 
     today = date.today()
     brecca = Machine.objects.get(name="brecca")
@@ -409,6 +410,16 @@ def load_burst(jobs: bool = True) -> dict[str, int]:
             )
         )
         cloud.serves.add(brecca)
+    # The worker image's checksum in the catalog: the one its copies must have (image sync).
+    save_validated(
+        Image(
+            name=DEFAULT_IMAGE,
+            kind=MachineKind.BATCH,
+            source_url="http://images.example.org/burst-worker.raw",
+            checksum=image_checksum(DEFAULT_IMAGE_DATA),
+            description="Burst worker VMs: they join brecca's partition burst.",
+        )
+    )
     scheme = Scheme.objects.get(name="ET")
     period = save_validated(
         AllocationPeriod(

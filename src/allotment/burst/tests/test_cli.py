@@ -257,7 +257,7 @@ def test_image_sync_copies_what_a_cloud_lacks_after_a_dry_run(cumulus, capsys):
     assert LocalCloud("cumulus", {"images": []}).images() == []
     text = lines(run(capsys, "image", "sync", "--text"))
     assert text[0].startswith("copied burst-worker from nimbus to cumulus (img-")
-    assert text[-1] == "1 present; 1 copied, 0 not copied, 0 conflict(s), 0 missing."
+    assert text[-1] == "1 present; 1 copied, 0 not copied, 0 conflict(s), 0 unverified, 0 missing."
     assert [i.name for i in LocalCloud("cumulus", {"images": []}).images()] == ["burst-worker"]
     again = run(capsys, "image", "sync", "--cloud", "cumulus", "--json")
     assert (again["present"], again["copies"]) == ([{"image": "burst-worker",

@@ -131,3 +131,22 @@ def test_an_image_no_cloud_has_is_reported_missing(clouds):
     result = images.sync()
     assert result.missing == [{"image": "analysis", "cloud": "stratus", "why": "no cloud has it"}]
     assert result.copies == []
+
+
+def test_a_copy_whose_hashes_cannot_be_compared_is_unverified_and_left_alone(clouds):
+    """Glance hashes with sha512 and md5; a catalog sha256 matches neither: the copy is
+    reported as unverified, neither a conflict nor copied over."""
+    nimbus, stratus = clouds
+    Cloud.objects.filter(pk=stratus.pk).update(images=["burst-worker"])
+    services.refresh(nimbus)
+    CloudImage.objects.create(
+        cloud=stratus, name="burst-worker", ext_id="glance-1", status="active",
+        checksums={"sha512": hashlib.sha512(DEFAULT_IMAGE_DATA).hexdigest()},
+    )  # fmt: skip
+    plan = images.plan([Cloud.objects.get(pk=nimbus.pk), Cloud.objects.get(pk=stratus.pk)])
+    assert plan.present == [("burst-worker", "nimbus")]
+    assert plan.copies == [] and plan.conflicts == []
+    assert plan.unverified == [
+        {"image": "burst-worker", "cloud": "stratus", "expected": WORKER,
+         "found": ["sha512:" + hashlib.sha512(DEFAULT_IMAGE_DATA).hexdigest()]}
+    ]  # fmt: skip

@@ -17,6 +17,7 @@ Every process started here is recorded with its pid and start time, and `down` s
 from __future__ import annotations
 
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -607,14 +608,22 @@ def offer_burst(where: Layout) -> None:
         if conn.compute.find_flavor(flavor) is None:
             conn.compute.create_flavor(name=flavor, vcpus=vcpus, ram=ram, disk=disk)
     member = _connection(name, devconfig.BURST_PASSWORD, name).image
+    # The catalog's checksum in its properties, as on a copy burst made: every cloud's
+    # burst-worker is then comparable by sha256 (Glance itself hashes with sha512).
+    data = devconfig.burst_image_data()
+    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     image = member.find_image(devconfig.BURST_IMAGE)
-    if image is not None and image.status != "active":  # an upload that died half-way
-        member.delete_image(image)
-        image = None
+    if image is not None:
+        image = member.get_image(image.id)
+        # an upload that died half-way, or one from before the checksum was recorded (Glance
+        # refuses to patch it in afterwards: made again)
+        if image.status != "active" or image.properties.get("allotment_checksum") != checksum:
+            member.delete_image(image)
+            image = None
     if image is None:
         member.create_image(
-            devconfig.BURST_IMAGE, data=devconfig.burst_image_data(), disk_format="raw",
-            container_format="bare", allow_duplicates=True, disable_vendor_agent=False,
+            devconfig.BURST_IMAGE, data=data, disk_format="raw", container_format="bare",
+            allow_duplicates=True, disable_vendor_agent=False, allotment_checksum=checksum,
         )  # fmt: skip
     _write_clouds_yaml(where)
 

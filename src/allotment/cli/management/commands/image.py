@@ -162,7 +162,8 @@ class Command(AllotCommand):
             say(f"{len(result['present'])} present; {len(result['done'])} copied, "
                 f"{len(result['copies']) - len(result['done'])} "
                 f"{'to copy' if dry_run else 'not copied'}, {len(result['conflicts'])} "
-                f"conflict(s), {len(result['missing'])} missing.")  # fmt: skip
+                f"conflict(s), {len(result['unverified'])} unverified, "
+                f"{len(result['missing'])} missing.")  # fmt: skip
         if result["conflicts"] or result["failed"]:
             if as_json:
                 raise SystemExit(1)
@@ -198,6 +199,11 @@ def _sync_rows(result: dict) -> list[list]:
                 f"want {c['expected']}, found {', '.join(c['found'])}",
             ]
         )
+    for u in result.get("unverified", []):
+        rows.append(
+            [u["image"], u["cloud"], "unverified",
+             f"want {u['expected']}, the cloud knows only {', '.join(u['found'])}"]
+        )  # fmt: skip
     for m in result["missing"]:
         rows.append([m["image"], m["cloud"], "missing", m["why"]])
     for i in result["in_progress"]:
