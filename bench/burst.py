@@ -3,7 +3,9 @@
 persisted (issue 13's figure).
 
     .venv/bin/python bench/burst.py [--jobs N] [--groups G] [--clouds C] [--cycles K]
-                                    [--accounts A] [--sqlite]
+                                    [--accounts A] [--running R] [--sqlite]
+
+Issue 14's scale: --jobs 300000 --groups 1000 --clouds 5 --running 2000 --accounts 50.
 
 PostgreSQL (database allotment_bench, BENCH_PG_URL) when it answers, else SQLite.
 
@@ -16,6 +18,8 @@ The setting, and why:
 - The queue is the snapshot a batch system would return (burst.engines.QueueSnapshot with
   G groups whose counts add up to N), served from memory: what is timed is Allotment's own
   work on it (reading the clouds' state, the decision, the VM rows written), not squeue.
+  With --running R, R VMs are busy when the cycles start (each running one job of the
+  snapshot), as supply the decision reads and rows the clouds' room is computed from.
   Between cycles the VMs booted are marked idle, as if they had come up, so the next cycle
   sees them as supply and the throttles free up.
 
@@ -58,6 +62,26 @@ def groups(jobs: int, count: int, accounts: list[str], seed: int = 13):
         )
         for i, c in enumerate(counts)
     ]
+
+
+def busy_vms(brecca, count: int, accounts: list[str]) -> list:
+    """`count` VMs busy over the clouds (rows as the agent leaves them), and their jobs."""
+    from allotment.burst.engines import RunningJob
+    from allotment.burst.models import VM, Cloud, Flavor
+
+    clouds = list(Cloud.objects.all())
+    flavors = {c.pk: Flavor.objects.filter(cloud=c).order_by("cores").first() for c in clouds}
+    rows, jobs = [], []
+    for i in range(count):
+        cloud = clouds[i % len(clouds)]
+        flavor = flavors[cloud.pk]
+        name, account = f"burst{20000 - i}", accounts[i % len(accounts)]
+        rows.append(VM(name=name, cloud=cloud, batch=brecca, flavor=flavor, image="burst-worker",
+                       cores=flavor.cores, ram_mb=flavor.ram_mb, account=account, state="busy",
+                       server_id=f"srv-{i}"))  # fmt: skip
+        jobs.append(RunningJob(str(i), account, 1, (name,)))
+    VM.objects.bulk_create(rows, batch_size=1000)
+    return jobs
 
 
 def setup(args) -> tuple:
@@ -107,7 +131,7 @@ def setup(args) -> tuple:
         Resource.objects.create(machine=machine, pool=pool, name=f"cloud{n} VMs", quantity=1)
         cloud = Cloud.objects.create(
             machine=machine, driver="local", priority=n, default_image="burst-worker",
-            options={"quota": {"instances": 2000, "cores": 16000, "ram_mb": 64_000_000},
+            options={"quota": {"instances": 20000, "cores": 160000, "ram_mb": 640_000_000},
                      "flavors": flavors, "boot_seconds": 0},
             max_starting=50, max_boots_per_cycle=50,
         )  # fmt: skip
@@ -123,6 +147,12 @@ def main() -> None:
     parser.add_argument("--clouds", type=int, default=3)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument(
+        "--running",
+        type=int,
+        default=0,
+        help="VMs already busy (each running one job) when the cycles start",
+    )
     parser.add_argument("--sqlite", action="store_true")
     args = parser.parse_args()
     engine = "sqlite" if args.sqlite or not postgres_answers() else "postgresql"
@@ -138,10 +168,11 @@ def main() -> None:
     brecca, accounts = setup(args)
     pending = groups(args.jobs, args.groups, accounts)
     assert sum(g.count for g in pending) == args.jobs
+    running = busy_vms(brecca, args.running, accounts)
 
     class Queue:
         def snapshot(self, partitions, nodes):
-            return QueueSnapshot("brecca", pending, [], {}, time.time())
+            return QueueSnapshot("brecca", pending, running, {}, time.time())
 
         def core_seconds(self, node, start, end):
             return {}
@@ -174,7 +205,8 @@ def main() -> None:
                           ("state read + VM rows", rest)):  # fmt: skip
         print(f"  {label:22} median {statistics.median(values) * 1000:8.1f} ms   "
               f"worst {max(values) * 1000:8.1f} ms")  # fmt: skip
-    print(f"  VMs recorded: {VM.objects.count():,}; peak RSS {rss:.0f} MB")
+    print(f"  running jobs (busy VMs) at the start: {len(running):,}; VMs recorded: "
+          f"{VM.objects.count():,}; peak RSS {rss:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":
