@@ -9,8 +9,8 @@ the VMs already starting or idle for it. Boots are handed out one at a time to t
 project with the most remaining allocation per VM it already got this cycle (shares by
 remaining allocation), each to the best cloud that can take it: one that has the image
 and a flavor that fits, is healthy and not backed off, has quota, site limits and throttle
-slots left; among those the one matching the jobs' locality, then by priority, price and
-name. Whatever cannot be booted is counted as a refusal with its reason.
+slots left; among those the one matching the jobs' locality, then by priority, room left
+(instances), price and name. Whatever cannot be booted is counted as a refusal with its reason.
 """
 
 from __future__ import annotations
@@ -146,6 +146,11 @@ def _take(cloud: CloudView, flavor: FlavorView) -> None:
         cloud.free_ram_mb -= flavor.ram_mb
 
 
+def _room_left(cloud: CloudView) -> int:
+    """Instances the cloud may still take: among clouds of one priority, the emptiest first."""
+    return 10**9 if cloud.free_instances is None else cloud.free_instances
+
+
 def _locality(cloud: CloudView, group: PendingGroup) -> int:
     wanted = {t for t in group.features.replace("|", "&").split("&") if t}
     return -len(wanted & cloud.tags)
@@ -156,7 +161,7 @@ def _choose(clouds: list[CloudView], group: PendingGroup) -> tuple[Boot | None, 
     why = "no usable cloud"
     ranked = sorted(
         (c for c in clouds if c.usable),
-        key=lambda c: (_locality(c, group), c.priority, c.price, c.name),
+        key=lambda c: (_locality(c, group), c.priority, -_room_left(c), c.price, c.name),
     )
     reasons: list[str] = []
     for cloud in ranked:

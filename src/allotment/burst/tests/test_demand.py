@@ -208,6 +208,16 @@ def test_clouds_are_ranked_by_locality_then_priority_then_price_then_name():
     assert pick(group(features="data:elsewhere")) == "cheaper-twin"
 
 
+def test_among_clouds_of_one_priority_the_one_with_more_room_goes_first():
+    clouds = [
+        cloud("cheap-full", priority=1, price=Decimal("0.01"), free_instances=1),
+        cloud("roomy", priority=1, price=Decimal("0.50"), free_instances=9),
+        cloud("later", priority=2, free_instances=None),
+    ]
+    decision = decide([group(count=3)], clouds, [], PLENTY)
+    assert [b.cloud for b in decision.boots] == ["roomy", "roomy", "roomy"]
+
+
 def test_equal_priority_and_price_go_to_the_first_name():
     clouds = [cloud("zulu"), cloud("alpha")]
     assert decide([group()], clouds, [], PLENTY).boots[0].cloud == "alpha"
