@@ -6,7 +6,9 @@ process, and every web worker must report the same values. Four small queries pe
 (import runs, quarantine, loop status, live agents), none over the job table itself.
 
 If the database cannot answer, the scrape still succeeds with allotment_ledger_up 0, so the
-process metrics keep flowing and the outage is itself visible.
+process metrics keep flowing and the outage is itself visible. Burst's families
+(burst_metrics.py) follow, with their own allotment_burst_up, only when the ledger's
+database answered.
 """
 
 import logging
@@ -20,6 +22,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from . import burst_metrics
 
 log = logging.getLogger("allotment.ops")
 
@@ -47,6 +51,7 @@ class LedgerCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families
+        yield from burst_metrics.collect()  # its own allotment_burst_up
 
 
 def imports() -> list[Metric]:
