@@ -5,6 +5,8 @@ partition), so it only has to reach the controller and start slurmd under that n
 munge key and slurm.conf come from where the site keeps them (engine_options "burst":
 {"config_url": ..., "munge_key_url": ...}), never from the user-data itself, which the
 cloud stores and shows to anyone who can read the server.
+
+HTCondor: a startd configuration and condor started (integrations.htcondor.contextualize).
 """
 
 from __future__ import annotations
@@ -37,4 +39,8 @@ def user_data(batch: Machine, vm_name: str) -> str:
         server = f"--conf-server {shlex.quote(controller)} " if controller else ""
         lines.append(f"  - slurmd {server}-N {shlex.quote(vm_name)}")
         return "\n".join(lines) + "\n"
+    if batch.engine == Engine.HTCONDOR:
+        from allotment.integrations.htcondor.contextualize import startd_user_data
+
+        return startd_user_data(batch, vm_name)
     return f"#cloud-config\nhostname: {vm_name}\n"

@@ -28,6 +28,10 @@ def queue(machine: Machine) -> BatchQueue:
         from allotment.integrations.slurm.queue import SlurmQueue
 
         return SlurmQueue(machine)
+    if machine.engine == Engine.HTCONDOR:
+        from allotment.integrations.htcondor.queue import HTCondorQueue
+
+        return HTCondorQueue(machine)
     from .local import LocalQueue
 
     return LocalQueue(machine)

@@ -43,6 +43,7 @@ class Engine(models.TextChoices):
     LOCAL = "local", "Local (nothing outside Allotment)"
     SLURM = "slurm", "Slurm"
     OPENSTACK = "openstack", "OpenStack (Nova)"
+    HTCONDOR = "htcondor", "HTCondor"
 
 
 class Machine(LedgerModel):
