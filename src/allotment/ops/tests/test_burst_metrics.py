@@ -429,11 +429,6 @@ def test_the_health_part_renders_nothing_without_its_data():
     assert render() == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/views/burst.py's _live() does not put burst_metrics.health() in the "
-    "context yet (a change proposed to its owner)",
-)
 def test_the_burst_page_shows_the_health_part(burst_state):
     from django.test import Client
 

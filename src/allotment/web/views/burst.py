@@ -24,6 +24,7 @@ from allotment.api.burst import VMFilter, retire_refusal, vm_queryset
 from allotment.burst import catalog, services, status
 from allotment.burst.models import VM, Cloud
 from allotment.core.forms import show_refusal
+from allotment.ops import burst_metrics
 
 from .common import admin_required
 
@@ -68,6 +69,7 @@ def _live() -> dict:
         **data,
         "clouds": clouds,
         "unhealthy": [c for c in clouds if c["health"] == "unhealthy"],
+        "burst_health": burst_metrics.health(),
         "poll": POLL_SECONDS,
     }
 
