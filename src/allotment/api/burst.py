@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, viewsets
@@ -172,8 +173,18 @@ def _cloud(name: str) -> Cloud:
     return get_object_or_404(Cloud, machine__name=name)
 
 
+class PagedByHand(AutoSchema):
+    """The cloud list is paged by hand (`_paged`) and its schema already says so: without
+    this, the schema generator would wrap the page in an array as for any `list`."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 class CloudViewSet(BurstView, viewsets.ViewSet):
     """The clouds burst boots into: what each says (health, quota) and the site's settings."""
+
+    schema = PagedByHand()
 
     lookup_field = "name"
     lookup_value_regex = r"[\w.@+-]+"
