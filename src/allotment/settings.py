@@ -303,6 +303,8 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "burst.cloudimage",
     "burst.cycle",
     "burst.vmcharge",
+    # Stored runs of the burst simulator: its output, not the site's state.
+    "burst.simulationrun",
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("last_login",)
 # Secrets: the log records that one changed, as "(changed)", and no part of its value

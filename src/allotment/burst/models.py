@@ -301,3 +301,22 @@ class VMCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vm_name} on {self.cloud_id}: {self.seconds} s to {self.account}"
+
+
+class SimulationRun(models.Model):
+    """A stored `allot burst simulate --store`: the trace and clouds it replayed, its
+    figures and its series over time, for the page. The simulator's output, not the
+    site's state: not audited."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    trace = models.CharField(max_length=300, help_text="The trace file replayed.")
+    clouds = models.CharField(max_length=300, help_text="The clouds.yaml it ran on.")
+    config = models.JSONField(default=dict, help_text="The options of the run (from, to, ...).")
+    summary = models.JSONField(default=dict)
+    series = models.JSONField(default=dict, help_text="Idle jobs, VMs, waits over time.")
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"simulation of {self.trace} on {self.clouds} at {self.at:%Y-%m-%d %H:%M}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from datetime import timedelta
 
 from django.utils import timezone
 
@@ -22,7 +21,7 @@ from allotment.core import fsm
 from allotment.inventory import drivers as inventory_drivers
 from allotment.inventory.engines import REASON_PREFIX, HostState
 
-from . import charging, contextualize, drivers, services
+from . import charging, contextualize, drivers, lifecycle, services
 from .engines import TAG_KEY, VM_KEY, BootRequest, EngineError, ServerInfo, ServerStatus
 from .models import VM, CloudImage
 from .states import LIVE, VMStates
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 # The services resume only drains that are theirs (REASON_PREFIX), as a shift's: a VM
 # name used again must come back undrained.
 RETIRE_REASON = f"{REASON_PREFIX}: burst VM retiring"
-GONE_GRACE = timedelta(seconds=60)  # a booted server the cloud does not list yet
 
 
 def targets() -> list[VM]:
@@ -134,13 +132,13 @@ def on_booting(vm: VM) -> str:
         return _to_deleting(vm, "retired while booting")
     server = _server(vm)
     if server is None:
-        if now - vm.state_changed_at > GONE_GRACE:
+        if lifecycle.server_lost(_seconds_since(vm.state_changed_at, now)):
             return _to_deleting(vm, f"the cloud {cloud.name} lost the server")
         return "waiting for the cloud to list the server"
     if server.status == ServerStatus.ERROR:
         return _to_deleting(vm, f"boot failed: {server.fault or 'ERROR'}", backoff=True)
     if server.status != ServerStatus.ACTIVE:
-        if (now - vm.state_changed_at).total_seconds() > cloud.boot_timeout:
+        if lifecycle.boot_timed_out(_seconds_since(vm.state_changed_at, now), cloud.boot_timeout):
             return _to_deleting(vm, f"not running after {cloud.boot_timeout} s", backoff=True)
         return f"the cloud builds it ({server.status})"
     if vm.active_at is None:
@@ -155,7 +153,7 @@ def on_booting(vm: VM) -> str:
         services.clear_backoff(vm)
         fsm.move(vm, VMStates.registered, changes={"registered_at": now, "idle_since": now})
         return "registered"
-    if (now - vm.active_at).total_seconds() > cloud.register_timeout:
+    if lifecycle.registration_timed_out(_seconds_since(vm.active_at, now), cloud.register_timeout):
         return _to_deleting(
             vm, f"did not join {vm.batch.name} within {cloud.register_timeout} s", backoff=True
         )
@@ -172,8 +170,8 @@ def on_running(vm: VM) -> str:
     now = timezone.now()
     host = _host(vm)
     if not host.known or not host.up:
-        lost = (now - vm.state_changed_at).total_seconds() > cloud.register_timeout
-        if lost:
+        away = _seconds_since(vm.state_changed_at, now)
+        if lifecycle.registration_timed_out(away, cloud.register_timeout):
             return _to_deleting(vm, f"{vm.name} left {vm.batch.name}")
         return "the node does not answer"
     busy = _busy(vm)
@@ -183,13 +181,13 @@ def on_running(vm: VM) -> str:
     if not busy and vm.state == "busy":
         fsm.move(vm, VMStates.went_idle, changes={"idle_since": now})
         return "idle"
-    why = ""
-    if vm.retire_asked:
-        why = "an operator asked"
-    elif not cloud.enabled:
-        why = f"cloud {cloud.name} is disabled"
-    elif vm.state == "idle" and _idle_too_long(vm, now):
-        why = f"idle for {cloud.idle_keep} s"
+    why = lifecycle.retire_reason(
+        asked=vm.retire_asked,
+        cloud=cloud.name,
+        enabled=cloud.enabled,
+        idle_too_long=vm.state == "idle" and _idle_too_long(vm, now),
+        idle_keep_s=cloud.idle_keep,
+    )
     if why:
         inventory_drivers.service(vm.batch).drain(vm.name, f"{RETIRE_REASON} ({why})")
         crash_point("burst.after_drain")
@@ -198,15 +196,20 @@ def on_running(vm: VM) -> str:
     return vm.state
 
 
+def _seconds_since(then, now) -> float:
+    return (now - then).total_seconds()
+
+
 def _idle_too_long(vm: VM, now) -> bool:
-    if vm.idle_since is None or (now - vm.idle_since).total_seconds() < vm.cloud.idle_keep:
-        return False
-    headroom = vm.cloud.idle_headroom
-    if not headroom:
-        return True
-    # Keep the `headroom` most recently idle VMs of the cloud; retire older ones.
-    newer = VM.objects.filter(cloud=vm.cloud, state="idle", idle_since__gt=vm.idle_since).count()
-    return newer >= headroom
+    idle = None if vm.idle_since is None else _seconds_since(vm.idle_since, now)
+    return lifecycle.idle_to_retire(
+        idle,
+        vm.cloud.idle_keep,
+        vm.cloud.idle_headroom,
+        lambda: VM.objects.filter(
+            cloud=vm.cloud, state="idle", idle_since__gt=vm.idle_since
+        ).count(),
+    )
 
 
 def on_retiring(vm: VM) -> str:

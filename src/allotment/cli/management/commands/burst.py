@@ -1,6 +1,7 @@
 """allot burst: what burst decided last, per bursting batch machine: its demand against
 the supply per cloud and per project, quotas, health and refusals (burst.status)."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -70,8 +71,35 @@ def show_batch(b: dict) -> None:
         )
 
 
+def show_simulation(s: dict) -> None:
+    vms = s["vms_per_day"]
+    say(f"[bold]{s['trace']}[/bold] {s['from'][:16]} to {s['to'][:16]}: {s['jobs']} job(s), "
+        f"{s['jobs_run']} run, {s['jobs_fit_nowhere']} fit no flavor, "
+        f"{s['jobs_never_run']} never ran; replayed in {s['seconds']} s.")  # fmt: skip
+    say(f"VMs booted: {s['vms_booted']} ({vms['mean']} a day over {vms['full_days']} full "
+        f"day(s), at most {vms['max']}); waits: mean {s['wait_mean_s']} s, 95th percentile "
+        f"{s['wait_p95_s']} s; utilisation {s['utilisation']:.1%}; "
+        f"cost {s['cost']['total']}.")  # fmt: skip
+    emit_table(
+        ["cloud", "VMs booted", "VM hours", "cost", "peak VMs", "peak cores", "peak starting"],
+        [[c, s["vms_booted_by_cloud"].get(c, 0), s["vm_hours_by_cloud"].get(c, 0),
+          s["cost"]["by_cloud"].get(c, 0), p.get("instances", 0), p.get("cores", 0),
+          p.get("starting", 0)]
+         for c, p in s["peaks"].items()],
+        title="per cloud",
+        numeric=["VMs booted", "VM hours", "cost", "peak VMs", "peak cores", "peak starting"],
+    )  # fmt: skip
+    if s["refusals"]:
+        emit_table(
+            ["refused because", "VM-cycles"],
+            sorted(s["refusals"].items(), key=lambda r: (-r[1], r[0])),
+            title="refusals (VMs not booted, summed over the decisions)",
+            numeric=["VM-cycles"],
+        )
+
+
 class Command(AllotCommand):
-    help = "Burst: status, decide."
+    help = "Burst: status, decide, simulate."
 
     @command()
     @handles_errors
@@ -121,4 +149,52 @@ class Command(AllotCommand):
             refused = sum(d["refusals"].values())
             say(f"{d['batch']}: {d['idle_jobs']} idle job(s) in {d['groups']} group(s); "
                 f"{d['boots']} VM(s) to boot, {refused} refused.")  # fmt: skip
+        return None
+
+    @command()
+    def simulate(
+        self,
+        trace: Annotated[Path, typer.Option("--trace", help="An SWF trace (.swf or .swf.gz)")],
+        clouds: Annotated[Path, typer.Option("--clouds", help="The clouds (examples/clouds.yaml)")],
+        start: Annotated[str | None, typer.Option("--from", help="Jobs submitted from (ISO time in "
+                                                  "the trace's zone, or epoch)")] = None,
+        end: Annotated[str | None, typer.Option("--to", help="... until, excluded")] = None,
+        speedup: Annotated[float, typer.Option(help="Arrivals K times closer (the load "
+                                               "scaled up); run times unchanged")] = 1.0,
+        plot: Annotated[Path | None, typer.Option(help="Write a plot of demand, VMs and "
+                                                  "waits over time (.svg, or .png)")] = None,
+        store: Annotated[bool, typer.Option("--store", help="Save the run for the page")] = False,
+        as_json: JsonOption = False,
+    ):  # fmt: skip
+        """Replay a real trace in virtual time through the agent's own decision and VM
+        rules: VMs booted per day, waits, utilisation, VM hours and cost per cloud and per
+        project, refusals. Needs no database but with --store (its runs are not audited)."""
+        from allotment.burst import simulate as sim
+        from allotment.usage.parsing.common import ParseError
+
+        if speedup <= 0:
+            fail(f"--speedup: expected a number > 0, got {speedup}")
+        if not trace.is_file():
+            fail(f"--trace: {trace}: no such file")
+        try:
+            result = sim.simulate(trace, clouds, start, end, speedup)
+            if plot is not None:
+                sim.write_plot(result, plot, f"{trace.name} on {clouds.name}")
+        except (sim.ConfigError, ParseError, ValueError) as e:
+            fail(str(e))
+        summary = result.summary
+        if speedup != 1:
+            summary["speedup"] = speedup
+        if store:
+            summary["run_id"] = sim.store(
+                result, str(trace), str(clouds),
+                {"from": start, "to": end, "speedup": speedup},
+            )  # fmt: skip
+        if as_json:
+            return emit_json(summary)
+        show_simulation(summary)
+        if plot is not None:
+            say(f"Plot: {plot}")
+        if store:
+            say(f"Stored as run {summary['run_id']}.")
         return None
