@@ -29,7 +29,7 @@ import zoneinfo
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,10 +41,9 @@ from allotment.usage.parsing.swf import FIELDS, _is_number
 from . import demand, lifecycle
 from .charging import shares
 from .engines import PendingGroup
+from .services import BACKOFF_BASE, BACKOFF_MAX
 
 DEFAULT_IMAGE = "burst-worker"
-BACKOFF_BASE = timedelta(minutes=2)  # as burst.services: doubled per failure in a row
-BACKOFF_MAX = timedelta(hours=1)
 MAX_POINTS = 1000  # samples in a run's series, whatever its span
 
 
