@@ -38,17 +38,32 @@ def server_lost(elapsed_s: float) -> bool:
 
 
 def idle_to_retire(
-    idle_s: float | None, idle_keep_s: float, headroom: int, newer_idle: Callable[[], int]
+    idle_s: float | None,
+    idle_keep_s: float,
+    headroom: int,
+    newer_idle: Callable[[], int],
+    starved: Callable[[], bool] = lambda: False,
 ) -> bool:
     """An idle VM is retired once idle for `idle_keep_s`, unless it is among the
     `headroom` most recently idle VMs of its cloud, kept for jobs about to come.
     `newer_idle` counts the cloud's VMs idle since later than this one; it is asked only
-    when headroom matters (it is a query for the agent)."""
+    when headroom matters (it is a query for the agent). Headroom never holds room that
+    waiting jobs need: when the last decision refused VMs for want of room (`starved`:
+    quota, caps or node names), an idle VM those jobs could not use goes (had they fit
+    it, the batch system would have run them there and nothing would be refused)."""
     if idle_s is None or idle_s < idle_keep_s:
         return False
     if not headroom:
         return True
-    return newer_idle() >= headroom
+    return newer_idle() >= headroom or starved()
+
+
+# Refusals that mean "no room", which a VM kept idle as headroom may be holding.
+ROOM_REFUSALS = ("quota:", "no free node name")
+
+
+def starved_of_room(refusals) -> bool:
+    return any(str(reason).startswith(ROOM_REFUSALS) for reason in refusals or ())
 
 
 def retire_reason(*, asked: bool, cloud: str, enabled: bool, idle_too_long: bool,

@@ -130,6 +130,13 @@ class CloudState(models.Model):
     quota = models.JSONField(default=dict, blank=True)
     quota_read_at = models.DateTimeField(null=True, blank=True)
     inventory_read_at = models.DateTimeField(null=True, blank=True)
+    orphans_deleted = models.PositiveIntegerField(
+        default=0, help_text="Servers with our tag no VM row knew, deleted by the sweeps."
+    )
+    foreign_servers = models.PositiveIntegerField(
+        default=0, help_text="Servers without our tag at the last sweep (left alone)."
+    )
+    swept_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.cloud_id}: {self.health}"

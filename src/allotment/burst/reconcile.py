@@ -209,7 +209,16 @@ def _idle_too_long(vm: VM, now) -> bool:
         lambda: VM.objects.filter(
             cloud=vm.cloud, state="idle", idle_since__gt=vm.idle_since
         ).count(),
+        lambda: lifecycle.starved_of_room(_last_refusals(vm)),
     )
+
+
+def _last_refusals(vm: VM) -> dict:
+    """What the last decision for the VM's batch machine refused, by reason."""
+    from .models import Cycle
+
+    report = Cycle.objects.filter(batch=vm.batch).values_list("report", flat=True).first()
+    return (report or {}).get("refusals", {})
 
 
 def on_retiring(vm: VM) -> str:

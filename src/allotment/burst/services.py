@@ -16,12 +16,13 @@ from decimal import Decimal
 
 import hostlist
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from allotment.core import fsm
 from allotment.resources.models import Machine, Metric, Resource
 
-from . import demand, drivers
+from . import demand, drivers, lifecycle
 from .engines import TAG_KEY, EngineError, ServerInfo
 from .models import VM, Backoff, Cloud, CloudImage, CloudState, Cycle, Flavor, Health
 from .states import LIVE, STARTING, SUPPLY, VMStates
@@ -227,6 +228,11 @@ def sweep_orphans(cloud: Cloud, servers: list[ServerInfo]) -> dict:
         driver.delete(s.id)
         deleted.append(s.name)
         log.warning("cloud %s: deleted orphan server %s (%s)", cloud.name, s.name, s.id)
+    CloudState.objects.filter(cloud=cloud).update(
+        orphans_deleted=F("orphans_deleted") + len(deleted),
+        foreign_servers=len(foreign),
+        swept_at=timezone.now(),
+    )
     return {"deleted": deleted, "foreign": foreign}
 
 
@@ -256,7 +262,7 @@ def back_off(vm: VM, reason: str) -> None:
         )  # fmt: skip
         if not created:
             row.failures += 1
-            span = min(BACKOFF_BASE * 2 ** (row.failures - 1), BACKOFF_MAX)
+            span = lifecycle.backoff_span(row.failures, BACKOFF_BASE, BACKOFF_MAX)
             row.until, row.reason = now + span, reason[:2000]
             row.save()
 
@@ -270,37 +276,23 @@ def clear_backoff(vm: VM) -> None:
 
 
 def cloud_views(batch: Machine, clouds: list[Cloud]) -> list[demand.CloudView]:
+    """The clouds as the decision sees them, from what they said last and our live VMs
+    (lifecycle.cloud_view: the simulator builds its views with the same rule)."""
     now = timezone.now()
     views = []
     for cloud in clouds:
         state = state_of(cloud)
-        live = VM.objects.filter(cloud=cloud, state__in=LIVE)
-        counts = {"n": 0, "cores": 0, "ram": 0, "starting": 0}
-        for st, cores, ram in live.values_list("state", "cores", "ram_mb"):
-            counts["n"] += 1
-            counts["cores"] += cores
-            counts["ram"] += ram
-            counts["starting"] += st in STARTING
-        q = state.quota or {}
-        others = q.get("others", {})
-
-        def room(limit, site, used, other):
-            values = [v - other - used for v in [limit] if v is not None]
-            values += [site - used for site in [site] if site is not None]
-            return min(values) if values else None
-
-        backoffs = frozenset(
-            Backoff.objects.filter(cloud=cloud, until__gt=now).values_list("flavor", "image")
-        )
-        images = frozenset(
-            CloudImage.objects.filter(cloud=cloud, status="active").values_list("name", flat=True)
-        )
+        live = lifecycle.LiveCounts()
+        for st, cores, ram in VM.objects.filter(cloud=cloud, state__in=LIVE).values_list(
+            "state", "cores", "ram_mb"
+        ):
+            live.instances += 1
+            live.cores += cores
+            live.ram_mb += ram
+            live.starting += st in STARTING
         views.append(
-            demand.CloudView(
-                name=cloud.name,
-                priority=cloud.priority,
-                price=cloud.price_per_core_hour,
-                tags=frozenset(cloud.tags or ()),
+            lifecycle.cloud_view(
+                cloud,
                 usable=cloud.enabled
                 and state.health != Health.UNHEALTHY
                 and state.quota_read_at is not None,
@@ -308,20 +300,18 @@ def cloud_views(batch: Machine, clouds: list[Cloud]) -> list[demand.CloudView]:
                     demand.FlavorView(f.name, f.cores, f.ram_mb)
                     for f in cloud.flavors.filter(enabled=True)
                 ],
-                images=images,
-                default_image=cloud.default_image,
-                backoffs=backoffs,
-                free_instances=room(
-                    q.get("instances"), cloud.max_instances, counts["n"], others.get("instances", 0)
+                images=frozenset(
+                    CloudImage.objects.filter(cloud=cloud, status="active").values_list(
+                        "name", flat=True
+                    )
                 ),
-                free_cores=room(
-                    q.get("cores"), cloud.max_cores, counts["cores"], others.get("cores", 0)
+                backoffs=frozenset(
+                    Backoff.objects.filter(cloud=cloud, until__gt=now).values_list(
+                        "flavor", "image"
+                    )
                 ),
-                free_ram_mb=room(
-                    q.get("ram_mb"), cloud.max_ram_mb, counts["ram"], others.get("ram_mb", 0)
-                ),
-                starting_slots=cloud.max_starting - counts["starting"],
-                boots_per_cycle=cloud.max_boots_per_cycle,
+                quota=state.quota or {},
+                live=live,
             )
         )
     return views

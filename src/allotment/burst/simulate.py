@@ -354,6 +354,7 @@ class Simulator:
         self.backoffs: dict[str, dict[tuple[str, str], list]] = {c: {} for c in self.clouds}
         self.idle: dict[str, dict[int, SimVM]] = {c: {} for c in self.clouds}
         self.kept: dict[str, set[int]] = {c: set() for c in self.clouds}
+        self.last_refusals: Counter = Counter()
         self.vms: dict[int, SimVM] = {}  # live
         self.supply: dict[int, SimVM] = {}  # booting or idle (states.SUPPLY)
         self.open: dict[tuple[int, int], dict[int, SimVM]] = {}  # room -> VMs with it
@@ -561,14 +562,27 @@ class Simulator:
         def newer() -> int:
             return sum(1 for other in idle.values() if other.idle_since > vm.idle_since)
 
+        last = self.last_refusals
+
         if lifecycle.idle_to_retire(
-            self.now - vm.idle_since, cloud.idle_keep, cloud.idle_headroom, newer
-        ):
+            self.now - vm.idle_since, cloud.idle_keep, cloud.idle_headroom, newer,
+            lambda: lifecycle.starved_of_room(last),
+        ):  # fmt: skip
             self._end(vm, lifecycle.retire_reason(asked=False, cloud=cloud.name, enabled=True,
                                                   idle_too_long=True,
                                                   idle_keep_s=cloud.idle_keep))  # fmt: skip
         else:
             self.kept[vm.cloud].add(vm.seq)
+
+    def _give_way(self) -> bool:
+        """VMs kept idle as headroom give way to jobs refused for want of room (the
+        lifecycle rule, asked again now that the decision refused); True if any went."""
+        before = len(self.vms)
+        for name in self.clouds:
+            for seq in sorted(self.kept[name]):
+                if seq in self.idle[name]:
+                    self._check_idle(self.idle[name][seq])
+        return len(self.vms) < before
 
     def _failed(self, vm: SimVM, why: str) -> None:
         self.live[vm.cloud].starting -= 1
@@ -716,9 +730,12 @@ class Simulator:
             self.now = next_cycle
             decision = self.decision()
             booted = self.apply(decision)
+            self.last_refusals = decision.refusals
             self.stats.decided(decision, booted)
             self.dirty = bool(booted)
             self.last = None if booted else (round(next_cycle / cycle), decision.refusals)
+            if lifecycle.starved_of_room(decision.refusals) and self._give_way():
+                self.dirty, self.last = True, None
             next_cycle += cycle
         # The trace is over: what is still up is deleted now (VMs kept as headroom).
         for vm in sorted(self.vms.values(), key=lambda v: v.seq):

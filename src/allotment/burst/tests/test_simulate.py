@@ -140,11 +140,6 @@ def test_a_spent_budget_leaves_its_jobs_waiting_and_counted():
     assert result["vm_hours_by_project"] == {"b": round(290 / 3600, 2)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: an idle VM kept as headroom is never retired "
-    "for demand it cannot serve, so it can hold the room that demand needs",
-)
 def test_an_idle_vm_kept_as_headroom_gives_way_to_jobs_it_cannot_run():
     spec = json.loads(json.dumps(ONE_CLOUD))
     spec["clouds"][0].update(quota={"instances": 1}, idle_keep=0, idle_headroom=1)
@@ -323,8 +318,7 @@ def test_a_run_never_exceeds_a_quota_or_throttle_and_accounts_for_every_job(clou
     fits = sum(1 for _, _, cores, _ in jobs if cores <= 2)
     assert result["jobs_fit_nowhere"] == len(jobs) - fits
     assert result["jobs_run"] + result["jobs_never_run"] == fits
-    if not any(c["idle_headroom"] for c in clouds):  # see the xfail above
-        assert result["jobs_never_run"] == 0
+    assert result["jobs_never_run"] == 0
     assert 0 < result["utilisation"] <= 1 or not any(run for _, run, c, _ in jobs if c <= 2)
 
 
