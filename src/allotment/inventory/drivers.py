@@ -29,6 +29,10 @@ def service(machine: Machine) -> ServicePort:
         from allotment.integrations.openstack.compute import NovaHosts
 
         return NovaHosts(machine)
+    if machine.engine == Engine.HTCONDOR:
+        from allotment.integrations.htcondor.nodes import HTCondorNodes
+
+        return HTCondorNodes(machine)
     from .local import LocalService
 
     return LocalService(machine.name, machine.engine_options)
