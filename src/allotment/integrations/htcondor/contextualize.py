@@ -64,6 +64,9 @@ def startd_config(central_manager: str, vm_name: str) -> list[str]:
         "DAEMON_LIST = MASTER, STARTD",
         f"NETWORK_HOSTNAME = {vm_name}",
         "START = true",
+        # A retired VM's running jobs finish first (a week at most), as on a Slurm drain:
+        # HTCondor's graceful drain otherwise evicts them at once.
+        "MAXJOBRETIREMENTTIME = 7 * $(DAY)",
         f'AllotmentVM = "{vm_name}"',
         "STARTD_ATTRS = $(STARTD_ATTRS) AllotmentVM",
         "NUM_SLOTS = 1",

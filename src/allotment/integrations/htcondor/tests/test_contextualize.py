@@ -35,6 +35,7 @@ def test_an_htcondor_vm_writes_a_startd_configuration_and_starts_condor():
         "      DAEMON_LIST = MASTER, STARTD",
         "      NETWORK_HOSTNAME = brecca-vm003",
         "      START = true",
+        "      MAXJOBRETIREMENTTIME = 7 * $(DAY)",
         '      AllotmentVM = "brecca-vm003"',
         "      STARTD_ATTRS = $(STARTD_ATTRS) AllotmentVM",
         "      NUM_SLOTS = 1",
