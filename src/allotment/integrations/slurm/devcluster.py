@@ -63,6 +63,7 @@ BURST_PORT_BASE = NODE_PORT_BASE + 150  # burst<n> listens on BURST_PORT_BASE + 
 BENCH_NODES_ENV = "ALLOTMENT_SLURM_BENCH_NODES"
 BENCH_PORT_BASE = NODE_PORT_BASE + 200  # bench<n> listens on BENCH_PORT_BASE + n
 MAX_BENCH_NODES = 500
+MAX_JOBS = 400_000  # pending jobs slurmctld accepts (array tasks count one each)
 MAX_DYNAMIC_NODES = 56  # room for `slurmd -Z` nodes beyond those slurm.conf declares
 DB_PASSWORD = "allotment-dev-slurmdb"
 
@@ -265,6 +266,8 @@ SlurmdTimeout=30
 KillWait=5
 MinJobAge=30
 MaxNodeCount={max(64, declared + MAX_DYNAMIC_NODES)}
+# Room for burst's scale (bench/burst_queue.py: 300,000 pending array tasks; each counts).
+MaxJobCount={MAX_JOBS}
 NodeName=node[1-{STATIC_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 1}-{NODE_PORT_BASE + STATIC_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=UNKNOWN
 NodeName=extra[1-{FUTURE_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{NODE_PORT_BASE + 101}-{NODE_PORT_BASE + 100 + FUTURE_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
 NodeName=burst[1-{BURST_NODES}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[{BURST_PORT_BASE + 1}-{BURST_PORT_BASE + BURST_NODES}] CPUs={CPUS_PER_NODE} RealMemory=1000 State=FUTURE
@@ -640,7 +643,9 @@ def _declarations(where: Layout) -> list[str]:
         lines = where.conf.read_text().splitlines()
     except OSError:
         return []
-    return [x for x in lines if x.startswith(("NodeName=", "PartitionName=", "MaxNodeCount="))]
+    # slurmctld takes these only on a restart
+    kept = ("NodeName=", "PartitionName=", "MaxNodeCount=", "MaxJobCount=")
+    return [x for x in lines if x.startswith(kept)]
 
 
 # Registered and answering, whatever their drain: sinfo's short states without a suffix
