@@ -34,4 +34,6 @@ urlpatterns = [
     path("manage/burst/vms/", burst.vm_list, name="burst-vms"),
     path("manage/burst/vms/<int:pk>/", burst.vm_detail, name="burst-vm"),
     path("manage/burst/vms/<int:pk>/retire/", burst.vm_retire, name="burst-vm-retire"),
+    path("manage/burst/simulations/", burst.simulation_list, name="burst-simulations"),
+    path("manage/burst/simulations/<int:pk>/", burst.simulation_detail, name="burst-simulation"),
 ]

@@ -210,3 +210,56 @@ def vm_retire(request: HttpRequest, pk: int) -> HttpResponse:
             )  # fmt: skip
         return redirect("web:burst-vm", pk=pk)
     return render(request, "web/burst/vm_retire.html", {"vm": _read_or_404(status.vm_detail, pk)})
+
+
+# -- stored simulations ------------------------------------------------------------------
+
+
+@admin_required
+def simulation_list(request: HttpRequest) -> HttpResponse:
+    """Runs stored by `allot burst simulate --store`, newest first (the latest 50)."""
+    from allotment.burst.simulate import simulation_runs
+
+    return render(request, "web/burst/simulations.html", {"runs": simulation_runs()})
+
+
+@admin_required
+def simulation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One stored run: its figures and the plot of demand, VMs and waits over time (the
+    same SVG `--plot` writes, drawn from the stored series)."""
+    from types import SimpleNamespace
+
+    from django.utils.safestring import mark_safe
+
+    from allotment.burst.simulate import simulation_run, svg_plot
+
+    run = simulation_run(pk)
+    if run is None:
+        raise Http404(f"There is no stored simulation {pk}.")
+    plot = ""
+    if run["series"].get("t"):
+        # svg_plot escapes the only text it takes from outside (the title); the rest is
+        # numbers of the stored series.
+        plot = mark_safe(svg_plot(SimpleNamespace(series=run["series"], summary=run["summary"]),
+                                  f"{run['trace']} on {run['clouds']}"))  # fmt: skip
+    summary = run["summary"]
+    per_day = summary.get("vms_per_day") or {}
+    cost = summary.get("cost") or {}
+    figures = [
+        ("jobs run", summary.get("jobs_run")),
+        ("jobs that fit no flavor", summary.get("jobs_fit_nowhere")),
+        ("jobs never run", summary.get("jobs_never_run")),
+        ("VMs booted", summary.get("vms_booted")),
+        ("VMs booted a day", f"{per_day.get('mean')} on average, {per_day.get('max')} at most "
+                             f"({per_day.get('full_days')} full days)"),
+        ("wait, mean and 95th percentile (s)",
+         f"{summary.get('wait_mean_s')} and {summary.get('wait_p95_s')}"),
+        ("utilisation", summary.get("utilisation")),
+        ("cost", cost.get("total")),
+    ]  # fmt: skip
+    return render(request, "web/burst/simulation.html", {
+        "run": run, "plot": plot, "figures": figures,
+        "by_cloud": sorted((summary.get("vm_hours_by_cloud") or {}).items()),
+        "by_project": sorted((summary.get("vm_hours_by_project") or {}).items()),
+        "refusals": sorted((summary.get("refusals") or {}).items(), key=lambda kv: -kv[1]),
+    })  # fmt: skip
