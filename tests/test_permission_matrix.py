@@ -109,6 +109,22 @@ def _membership(pid: str, username: str) -> ProjectMembership:
     return ProjectMembership.objects.get(project__pid=pid, person__username=username)
 
 
+def _alices_job() -> int:
+    """A job alice submitted on brecca (recorded as jobs.services does; no Slurm)."""
+    from allotment.jobs.models import Submission
+
+    found = Submission.objects.filter(person__username="alice").first()
+    if found is None:
+        found = Submission.objects.create(
+            person=Person.objects.get(username="alice"),
+            project=Project.objects.get(pid="ProjectB"),
+            machine=Machine.objects.get(name="brecca"),
+            job_id=4242, slurm_user="alice", name="matrix", cores=1, time_minutes=5,
+            script_sha256="0" * 64, script_bytes=10, via="web",
+        )  # fmt: skip
+    return found.job_id
+
+
 def _first(model, **lookup) -> int:
     return model.objects.filter(**lookup).order_by("pk")[0].pk
 
@@ -237,6 +253,8 @@ TARGETS: dict[str, Target] = {
     "web-shifts": Target("page", _page("web:shifts")),
     "web-burst": Target("page", _page("web:burst")),
     "web-burst-vms": Target("page", _page("web:burst-vms")),
+    "web-jobs": Target("page", _page("web:jobs")),
+    "web-job-alice": Target("page", lambda: f"/jobs/brecca/{_alices_job()}/"),
     # The workflows (allotment.applications).
     "apply-mine": Target("page", _page("applications:mine")),
     "apply-inbox": Target("page", _page("applications:inbox")),
@@ -295,6 +313,8 @@ TARGETS: dict[str, Target] = {
     "api-vms-list": Target("api", _api("vms")),
     "api-burst-status": Target("api", _api("burst/status")),
     "api-burst-vms-over-time": Target("api", _api("burst/vms-over-time")),
+    "api-jobs-list": Target("api", _api("jobs")),
+    "api-jobs-detail-alice": Target("api", lambda: f"/api/jobs/brecca/{_alices_job()}/"),
     "api-machines-detail": Target("api", _api("machines", lambda: "brecca")),
     "api-resource-pools-list": Target("api", _api("resource-pools")),
     "api-resource-pools-detail": Target(
@@ -493,6 +513,10 @@ GRID: dict[str, tuple] = {
     # So are burst's clouds and VMs.
     "web-burst":                            (N, 200, 403, 403, 403, 403, 403, 403, N),
     "web-burst-vms":                        (N, 200, 403, 403, 403, 403, 403, 403, N),
+    # Anyone signed in has their own jobs; a job is its person's alone: even a site
+    # administrator reads another's only by acting as them (--as, ?as_user=).
+    "web-jobs":                             (N, 200, 200, 200, 200, 200, 200, 200, N),
+    "web-job-alice":                        (N, 404, 404, 404, 200, 404, 404, 404, N),
     "apply-mine":                           (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-inbox":                          (N, 200, 200, 200, 200, 200, 200, 200, N),
     "apply-join-list":                      (N, 200, 200, 200, 200, 200, 200, 200, N),
@@ -529,6 +553,8 @@ GRID: dict[str, tuple] = {
     "api-vms-list":                         (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-burst-status":                     (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-burst-vms-over-time":              (401, 200, 403, 403, 403, 403, 403, 403, 401),
+    "api-jobs-list":                        (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    "api-jobs-detail-alice":                (401, 404, 404, 404, 200, 404, 404, 404, 401),
     "api-machines-detail":                  (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-list":              (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-detail":            (401, 200, 200, 200, 200, 200, 200, 200, 401),

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "allotment.integrations.slurm",
     "allotment.inventory",
     "allotment.burst",
+    "allotment.jobs",
     "allotment.access",
     "allotment.applications",
     "allotment.api",

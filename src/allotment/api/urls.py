@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import applications, burst, docs, email, inventory, views
+from . import applications, burst, docs, email, inventory, jobs, views
 from .errors import not_found
 
 app_name = "api"
@@ -35,6 +35,8 @@ router.register("vms", burst.VMViewSet, basename="vm")
 urlpatterns = [
     path("burst/status/", burst.BurstStatusView.as_view(), name="burst-status"),
     path("burst/vms-over-time/", burst.VMsOverTimeView.as_view(), name="burst-vms-over-time"),
+    path("jobs/", jobs.JobListView.as_view(), name="jobs"),
+    path("jobs/<str:machine>/<int:job_id>/", jobs.JobDetailView.as_view(), name="job"),
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
     path("email-change/", email.EmailChangeView.as_view(), name="email-change"),
     path("email-change/confirm/", email.EmailConfirmView.as_view(), name="email-confirm"),

@@ -2,7 +2,18 @@
 
 from django.urls import path
 
-from .views import admin_tools, agent, auth, burst, dashboard, explorer, inventory, people, projects
+from .views import (
+    admin_tools,
+    agent,
+    auth,
+    burst,
+    dashboard,
+    explorer,
+    inventory,
+    jobs,
+    people,
+    projects,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -16,6 +27,9 @@ urlpatterns = [
     path("me/email/", people.email_change_request, name="email-change"),
     path("me/email/confirm/<str:token>/", people.email_change_confirm, name="email-confirm"),
     path("usage/", explorer.explorer, name="explorer"),
+    path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/<str:machine>/<int:job_id>/", jobs.job_detail, name="job"),
+    path("jobs/<str:machine>/<int:job_id>/cancel/", jobs.job_cancel, name="job-cancel"),
     path("usage/export.csv", explorer.explorer_csv, name="explorer-csv"),
     path("manage/grants/new/", admin_tools.grant_create, name="grant-create"),
     path("manage/audit/", admin_tools.audit_log, name="audit-log"),

@@ -28,6 +28,13 @@ after SlurmdTimeout; `scontrol update nodename=burst3 state=future` hides it aga
 For benchmarks only, $ALLOTMENT_SLURM_BENCH_NODES=N declares N more static nodes,
 bench001..benchN, recorded beside the pids until set to 0 (see `bench_nodes`); without
 them the cluster is exactly the one above.
+
+slurmrestd serves people's own jobs (allotment.jobs, through slurm.rest): it runs as the
+unprivileged service user `slurmrest` on 127.0.0.1:SLURMRESTD_PORT with only the v0.0.38
+API, and takes each request's JWT (Slurm's auth/jwt, next to munge). The HS256 key is
+etc/jwt_hs256.key, mode 600, read by slurmctld and slurmdbd only: slurmrestd forwards the
+request's token (SLURM_JWT=daemon) and never sees the key. `PrivateData=jobs` lets a person
+see their own jobs only. Settings and pitfalls: shared/notes/slurmrestd-jwt.md.
 """
 
 import fcntl
@@ -49,7 +56,11 @@ from django.conf import settings
 from allotment.core.debian import AptError, apt_install
 
 CLUSTER = "brecca"
-PACKAGES = ["slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server"]
+PACKAGES = [
+    "slurmctld", "slurmd", "slurmdbd", "slurm-client", "munge", "mariadb-server",
+    # slurmrestd, and auth_jwt.so for slurmctld and slurmdbd (not in basic-plugins since 22.05.7)
+    "slurmrestd", "slurm-wlm-jwt-plugin",
+]  # fmt: skip
 STATIC_NODES = 4
 FUTURE_NODES = 4
 BURST_NODES = 8
@@ -66,6 +77,10 @@ MAX_BENCH_NODES = 500
 MAX_JOBS = 400_000  # pending jobs slurmctld accepts (array tasks count one each)
 MAX_DYNAMIC_NODES = 56  # room for `slurmd -Z` nodes beyond those slurm.conf declares
 DB_PASSWORD = "allotment-dev-slurmdb"
+SLURMRESTD_PORT = 17820
+REST_USER = "slurmrest"  # slurmrestd refuses uid and gid 0
+REST_API = "v0.0.38"  # 22.05's newest; the only one loaded
+JWT_KEY_BYTES = 32
 
 
 class ClusterError(RuntimeError):
@@ -119,11 +134,39 @@ class Layout:
         return Path("/var/tmp/allotment-slurm") / key / "spool"
 
     @property
+    def jwt_key(self) -> Path:
+        """auth/jwt's HS256 key: whoever reads it can act as anyone, root included."""
+        return self.etc / "jwt_hs256.key"
+
+    @property
+    def rest_conf(self) -> Path:
+        """The slurm.conf slurmrestd reads: the cluster's own when its service user can
+        reach it, else a copy in a directory of its own (it needs no key and no munge)."""
+        if _reachable_by(REST_USER, self.etc):
+            return self.conf
+        key = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return Path("/var/tmp/allotment-slurm") / key / "rest" / "slurm.conf"
+
+    @property
+    def jobs(self) -> Path:
+        """Where jobs submitted through slurmrestd start and write their output: every
+        user may write there (mode 1777); a private checkout gets one of its own, as for
+        the spool."""
+        if _reachable_by("nobody", self.root):
+            return self.root / "jobs"
+        key = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
+        return Path("/var/tmp/allotment-slurm") / key / "jobs"
+
+    @property
     def mysql_socket(self) -> Path:
         return self.mysql_root / "run" / "mysql" / "mysqld.sock"
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+
+def rest_url() -> str:
+    return f"http://127.0.0.1:{SLURMRESTD_PORT}"
 
 
 def _reachable_by(user: str, path: Path) -> bool:
@@ -187,8 +230,17 @@ def _record_bench_nodes(where: Layout) -> None:
 
 
 def installed() -> bool:
-    return all(shutil.which(b) for b in ("slurmctld", "slurmd", "slurmdbd", "sacctmgr", "munged",
-                                         "mariadbd", "mariadb-install-db"))  # fmt: skip
+    binaries = ("slurmctld", "slurmd", "slurmdbd", "sacctmgr", "munged", "mariadbd",
+                "mariadb-install-db", "slurmrestd")  # fmt: skip
+    return all(shutil.which(b) for b in binaries) and jwt_plugin_installed()
+
+
+def jwt_plugin_installed() -> bool:
+    """auth_jwt.so, which slurmctld and slurmdbd load for AuthAltTypes=auth/jwt."""
+    return (
+        any(Path("/usr/lib").glob("*/slurm-wlm/auth_jwt.so"))
+        or Path("/usr/lib/slurm-wlm/auth_jwt.so").exists()
+    )
 
 
 def install() -> None:
@@ -210,7 +262,9 @@ def write_configs(where: Layout) -> None:
     spool = where.spool
     for name in static_nodes() + future_nodes() + burst_nodes():
         (spool / name).mkdir(parents=True, exist_ok=True)
-    (r / "jobs").chmod(0o1777)
+    where.jobs.mkdir(parents=True, exist_ok=True)
+    where.jobs.chmod(0o1777)
+    _ensure_jwt_key(where)
     true = shutil.which("true") or "/bin/true"
     _record_bench_nodes(where)
     bench = bench_nodes(where)
@@ -233,6 +287,10 @@ SlurmdPort=6818
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key={where.jwt_key}
+# Each person sees their own jobs only (slurmrestd's /jobs included); root sees all.
+PrivateData=jobs
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 StateSaveLocation={r}/state
 SlurmdSpoolDir={spool}/%n
@@ -276,6 +334,8 @@ PartitionName={BURST_PARTITION} Nodes=burst[1-{BURST_NODES}] MaxTime=INFINITE St
 """)  # noqa: E501
     dbd = where.etc / "slurmdbd.conf"
     dbd.write_text(f"""AuthType=auth/munge
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key={where.jwt_key}
 DbdHost=localhost
 DbdAddr=127.0.0.1
 DbdPort={SLURMDBD_PORT}
@@ -290,6 +350,21 @@ StoragePass={DB_PASSWORD}
 StorageLoc=slurm_acct_db
 """)
     dbd.chmod(0o600)
+    if where.rest_conf != where.conf:
+        where.rest_conf.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(where.conf, where.rest_conf)
+        where.rest_conf.chmod(0o644)
+
+
+def _ensure_jwt_key(where: Layout) -> None:
+    """Made once and kept (tokens minted with it stay valid across restarts); owned by
+    SlurmUser (root) and readable by nobody else, whatever it was before."""
+    key = where.jwt_key
+    if not key.exists() or key.stat().st_size < JWT_KEY_BYTES:
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(os.urandom(JWT_KEY_BYTES))
+    key.chmod(0o600)
 
 
 # --- ports ----------------------------------------------------------------------------
@@ -305,6 +380,12 @@ def component_ports() -> dict[str, tuple[int, str]]:
     for name in static_nodes():
         ports[f"slurmd-{name}"] = (node_port(name), f"slurmd of {name}")
     return ports
+
+
+def rest_ports() -> dict[str, tuple[int, str]]:
+    """slurmrestd's port, checked with the others' before `up` starts anything (it is not in
+    slurm.conf, so kept apart from component_ports)."""
+    return {"slurmrestd": (SLURMRESTD_PORT, "slurmrestd")}
 
 
 def node_port(name: str, where: Layout | None = None) -> int:
@@ -535,21 +616,29 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     if fresh:
         wipe(log=lambda *_: None)
     declared = _declarations(where)
+    dbd_conf = _text(where.etc / "slurmdbd.conf")
     write_configs(where)
     pids = _load_pids(where)
+    if (
+        dbd_conf
+        and dbd_conf != _text(where.etc / "slurmdbd.conf")
+        and _terminate("slurmdbd", pids.get("slurmdbd", 0))
+    ):  # slurmdbd loads its authentication plugins only when it starts
+        log("stopped slurmdbd: slurmdbd.conf changed")
+        pids.pop("slurmdbd", None)
     if (
         declared
         and declared != _declarations(where)
         and _terminate("slurmctld", pids.get("slurmctld", 0))
     ):  # a reconfigure adds no node and dies on a new node count: restart it instead
-        log("stopped slurmctld: slurm.conf declares other nodes or partitions now")
+        log("stopped slurmctld: slurm.conf declares other nodes, partitions or authentication now")
         pids.pop("slurmctld", None)
     wanted = nodes_on(where)
     # Only the ports of components about to start: a running one of ours holds its own.
     check_ports(
         {
             port: what
-            for name, (port, what) in component_ports().items()
+            for name, (port, what) in {**component_ports(), **rest_ports()}.items()
             if not running(name, pids.get(name, 0))
             and (not name.startswith("slurmd-") or name.removeprefix("slurmd-") in wanted)
         }
@@ -625,6 +714,10 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     else:
         subprocess.run(["scontrol", "reconfigure"], env=env, capture_output=True)
 
+    if not running("slurmrestd", pids.get("slurmrestd", 0)):
+        _start_slurmrestd(where)
+        log(f"started slurmrestd on {rest_url()} as {REST_USER}")
+
     for name in wanted:
         with _locked(where):
             _start_slurmd(where, name)
@@ -637,14 +730,19 @@ def up(fresh: bool = False, log=print, point_machine: bool = True) -> Layout:
     return where
 
 
-def _declarations(where: Layout) -> list[str]:
-    """slurm.conf's node, partition and node-count lines ([] before the first `up`)."""
+def _text(path: Path) -> str:
     try:
-        lines = where.conf.read_text().splitlines()
+        return path.read_text()
     except OSError:
-        return []
+        return ""
+
+
+def _declarations(where: Layout) -> list[str]:
+    """slurm.conf's node, partition, node-count and authentication lines ([] before the
+    first `up`)."""
+    lines = _text(where.conf).splitlines()
     # slurmctld takes these only on a restart
-    kept = ("NodeName=", "PartitionName=", "MaxNodeCount=", "MaxJobCount=")
+    kept = ("NodeName=", "PartitionName=", "MaxNodeCount=", "MaxJobCount=", "AuthAlt")
     return [x for x in lines if x.startswith(kept)]
 
 
@@ -660,6 +758,50 @@ def nodes_registered(where: Layout, names: list[str]) -> bool:
                          env=where.env(), capture_output=True, text=True).stdout  # fmt: skip
     states = dict(line.split()[:2] for line in out.splitlines() if len(line.split()) >= 2)
     return all(states.get(name) in _REGISTERED for name in names)
+
+
+def _ensure_rest_user() -> None:
+    if _ok("id", "-u", REST_USER):
+        return
+    done = subprocess.run(
+        ["useradd", "-r", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", REST_USER],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0 and not _ok("id", "-u", REST_USER):
+        raise ClusterError(f"Could not create the user {REST_USER}: {done.stderr.strip()}")
+
+
+def _start_slurmrestd(where: Layout) -> None:
+    """slurmrestd as REST_USER (it drops to it before opening its socket), JWT only, one
+    API version, started from / (a job sent without a working directory would start in
+    slurmrestd's own). SLURM_JWT=daemon makes it forward each request's token: without it
+    every request is refused (401)."""
+    _ensure_rest_user()
+    env = {**os.environ, "SLURM_CONF": str(where.rest_conf), "SLURM_JWT": "daemon"}
+    with open(where.root / "log" / "slurmrestd.log", "ab") as out:
+        child = subprocess.Popen(
+            ["slurmrestd", "-u", REST_USER, "-g", REST_USER, "-a", "rest_auth/jwt",
+             "-s", f"openapi/{REST_API}", f"127.0.0.1:{SLURMRESTD_PORT}"],
+            env=env, cwd="/", stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True,
+        )  # fmt: skip
+    _record(where, "slurmrestd", child.pid)
+    _wait(lambda: child.poll() is None and rest_answers() is not None, "slurmrestd", 10, where)
+
+
+def rest_answers(timeout: float = 2) -> int | None:
+    """The HTTP status slurmrestd answers an unauthenticated ping with (401 when it is up
+    and JWT-only), or None when nothing answers on its port."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{rest_url()}/slurm/{REST_API}/ping", timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError):
+        return None
 
 
 def _start_slurmd(where: Layout, name: str) -> bool:
@@ -749,6 +891,10 @@ def point_machine_at(where: Layout) -> bool:
                     # loopback: a shift or a burst VM plays a node's boot by starting its
                     # slurmd here.
                     "loopback": True,
+                    # people's own jobs (allotment.jobs): submitted through slurmrestd with
+                    # a token minted for the person, started in a directory all may write
+                    "slurmrestd": rest_url(),
+                    "jobs_dir": str(where.jobs),
                     # burst feeds the partition of the FUTURE nodes burst[1-8].
                     "burst": {
                         **(options.get("burst") or {}),
@@ -768,7 +914,7 @@ def down(log=print) -> list[str]:
     stopped = []
     with _locked(where):
         pids = _load_pids(where)
-        order = [k for k in pids if k.startswith("slurmd-")] + [
+        order = ["slurmrestd"] + [k for k in pids if k.startswith("slurmd-")] + [
             "slurmctld", "slurmdbd", "mariadbd", "munged",
         ]  # fmt: skip
         for name in order:
@@ -808,4 +954,12 @@ def status() -> dict:
         "components": components,
         "nodes_on": nodes_on(where),
         "sinfo": nodes,
+        "slurmrestd": {
+            "url": rest_url(),
+            "api": REST_API,
+            "user": REST_USER,
+            "answers": components.get("slurmrestd", {}).get("running", False)
+            and rest_answers() is not None,
+        },
+        "jwt_key": str(where.jwt_key) if where.jwt_key.exists() else None,
     }

@@ -1,0 +1,100 @@
+"""/api/jobs/: the caller's own batch jobs (jobs.services, as the CLI and the web form).
+
+GET /api/jobs/ lists them (?machine=, ?limit= up to 200); POST submits one as the caller;
+GET /api/jobs/{machine}/{job_id}/ shows one with Slurm's view; DELETE cancels it. A job
+that is not the caller's is answered 404, whoever calls. Refusals are 400 with the reason,
+as every refusal of the API is: {"errors": {"non_field_errors": ["..."]}}.
+Site administrators may act for someone with "as_user" (POST) or ?as_user= (others).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from allotment.jobs import services
+from allotment.jobs.models import Via
+
+from .permissions import PolicyPermission
+from .views import note_actor
+
+
+class SubmitSerializer(serializers.Serializer):
+    script = serializers.CharField(max_length=services.MAX_SCRIPT_BYTES, trim_whitespace=False)
+    project = serializers.CharField(max_length=64)
+    machine = serializers.CharField(max_length=100, required=False, default="")
+    cores = serializers.IntegerField(min_value=1, max_value=services.MAX_CORES, default=1)
+    memory_mb = serializers.IntegerField(min_value=0, max_value=services.MAX_MEMORY_MB, default=0)
+    time = serializers.CharField(max_length=16, default="1h", help_text="90, 1h30m, 2d, 1:30:00")
+    partition = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+    image = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+    name = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
+    as_user = serializers.CharField(
+        max_length=150, required=False, default="", allow_blank=True,
+        help_text="Submit for this person (site administrators only).",
+    )  # fmt: skip
+
+
+class JobsView(APIView):
+    """Signed in; every answer is about the caller's own jobs (or --as's, for admins)."""
+
+    permission_classes = [PolicyPermission]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        note_actor(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, services.NoSuchJob):
+            exc = exceptions.NotFound(str(exc))
+        elif isinstance(exc, services.JobRefused):
+            exc = exceptions.ValidationError(str(exc))  # {"errors": {"non_field_errors": [...]}}
+        return super().handle_exception(exc)
+
+    @staticmethod
+    def _as(request: Request) -> str | None:
+        return request.query_params.get("as_user") or None
+
+
+class JobListView(JobsView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", services.DEFAULT_LIST))
+        except ValueError:
+            raise exceptions.ValidationError({"limit": "A whole number."}) from None
+        rows = services.submissions(
+            request.user, self._as(request), request.query_params.get("machine", ""), limit
+        )
+        return Response([services.as_dict(r) for r in rows])
+
+    @extend_schema(
+        request=SubmitSerializer,
+        responses={
+            201: OpenApiTypes.OBJECT,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Refused, with the reason."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = SubmitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        ask = services.ask_from(data)
+        row = services.submit(request.user, ask, data["as_user"] or None, via=Via.API)
+        return Response(services.as_dict(row), status=status.HTTP_201_CREATED)
+
+
+class JobDetailView(JobsView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request, machine: str, job_id: int) -> Response:
+        row, view = services.show(request.user, job_id, machine, self._as(request))
+        return Response(services.as_dict(row, view))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def delete(self, request: Request, machine: str, job_id: int) -> Response:
+        row = services.cancel(request.user, job_id, machine, self._as(request))
+        return Response(services.as_dict(row))

@@ -1,0 +1,1 @@
+"""People's own batch jobs, submitted to Slurm as themselves through slurmrestd."""
