@@ -177,5 +177,7 @@ def test_point_machine_at_gives_brecca_its_burst_partition_and_nodes(accounts, s
         "cluster": "brecca",
         "slurm_conf": str(slurm_cluster.conf),
         "loopback": True,
+        "slurmrestd": "http://127.0.0.1:17820",
+        "jobs_dir": str(slurm_cluster.jobs),
         "burst": {"controller": "10.0.0.1", "partitions": ["burst"], "nodes": "burst[1-8]"},
     }
