@@ -421,6 +421,7 @@ def load_burst(jobs: bool = True) -> dict[str, int]:
         )
     )
     scheme = Scheme.objects.get(name="ET")
+    cpu_hours = ResourcePool.objects.get(name="CPU Hours")
     period = save_validated(
         AllocationPeriod(
             name=f"burst-{today.year}", start=date(today.year, 1, 1), end=date(today.year, 12, 31)
@@ -430,6 +431,8 @@ def load_burst(jobs: bool = True) -> dict[str, int]:
         grant = create_grant(Project.objects.get(pid=pid), scheme, period.start, period.end,
                              awarded=period.start)  # fmt: skip
         allocate(grant, period, vm_hours, Decimal(hours))
+        # and core hours for this year too, so that jobs run now (the example's are in 2100)
+        allocate(grant, period, cpu_hours, Decimal(hours * 5))
     queued = 0
     if jobs and brecca.engine == "local":
         queued = queue_demo_jobs(brecca)

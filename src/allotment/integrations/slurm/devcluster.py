@@ -781,7 +781,7 @@ def _start_slurmrestd(where: Layout) -> None:
     with open(where.root / "log" / "slurmrestd.log", "ab") as out:
         child = subprocess.Popen(
             ["slurmrestd", "-u", REST_USER, "-g", REST_USER, "-a", "rest_auth/jwt",
-             "-s", f"openapi/{REST_API}", f"127.0.0.1:{SLURMRESTD_PORT}"],
+             "-s", f"openapi/{REST_API},openapi/db{REST_API}", f"127.0.0.1:{SLURMRESTD_PORT}"],
             env=env, cwd="/", stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             start_new_session=True,
         )  # fmt: skip

@@ -137,6 +137,36 @@ class JobView:
             exit_code=raw.get("exit_code") if isinstance(raw.get("exit_code"), int) else None,
         )
 
+    @classmethod
+    def from_accounting(cls, raw: dict) -> JobView:
+        """A job as slurmdbd's API (slurmdb/v0.0.38) records it: its state and times are
+        nested ("state": {"current"}, "time": {"submission", "start", "end", "limit"})."""
+        state = raw.get("state") or {}
+        times = raw.get("time") or {}
+
+        def stamp(key: str) -> int | None:
+            value = times.get(key)
+            return int(value) if isinstance(value, int) and value > 0 else None
+
+        limit = times.get("limit")
+        cpus = (raw.get("required") or {}).get("CPUs")
+        code = (raw.get("exit_code") or {}).get("return_code")
+        return cls(
+            job_id=int(raw["job_id"]),
+            name=str(raw.get("name") or ""),
+            user=str(raw.get("user") or ""),
+            account=str(raw.get("account") or ""),
+            partition=str(raw.get("partition") or ""),
+            state=str(state.get("current") or "UNKNOWN"),
+            reason="" if state.get("reason") in (None, "None") else str(state["reason"]),
+            cores=int(cpus or 0),
+            time_limit_minutes=limit if isinstance(limit, int) and limit >= 0 else None,
+            submitted=stamp("submission"),
+            started=stamp("start"),
+            ended=stamp("end"),
+            exit_code=code if isinstance(code, int) else None,
+        )
+
 
 # --- tokens ------------------------------------------------------------------------------
 
@@ -228,13 +258,30 @@ class SlurmRest:
         return [JobView.parse(j) for j in answer.get("jobs") or []]
 
     def job(self, user: str, job_id: int) -> JobView:
-        answer = self._call("GET", f"/job/{int(job_id)}", user, doing=f"show job {job_id}")
+        """The job as slurmctld shows it; once slurmctld has forgotten it (MinJobAge after
+        it ended), as the accounting database (slurmdbd) recorded it."""
+        try:
+            answer = self._call("GET", f"/job/{int(job_id)}", user, doing=f"show job {job_id}")
+            found = answer.get("jobs") or []
+        except RestError as e:
+            if e.kind != "not_found":
+                raise
+            found = []
+        if found:
+            return JobView.parse(found[0])
+        try:
+            answer = self._call("GET", f"/job/{int(job_id)}", user, doing=f"show job {job_id}",
+                                base="slurmdb")  # fmt: skip
+        except RestError as e:
+            raise RestError(
+                f"Job {job_id} on {self.machine} is not one {user} can see.", "not_found"
+            ) from e
         found = answer.get("jobs") or []
         if not found:
             raise RestError(
                 f"Job {job_id} on {self.machine} is not one {user} can see.", "not_found"
             )
-        return JobView.parse(found[0])
+        return JobView.from_accounting(found[0])
 
     def cancel(self, user: str, job_id: int) -> None:
         self._call("DELETE", f"/job/{int(job_id)}", user, doing=f"cancel job {job_id}")
@@ -245,10 +292,13 @@ class SlurmRest:
 
     # HTTP
 
-    def _call(self, method: str, path: str, user: str, body: dict | None = None, *, doing: str):
+    def _call(
+        self, method: str, path: str, user: str, body: dict | None = None, *, doing: str,
+        base: str = "slurm",
+    ):  # fmt: skip
         token = self.mint(user)
         request = urllib.request.Request(
-            f"{self.url}/slurm/{API}{path}",
+            f"{self.url}/{base}/{API}{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={
@@ -278,6 +328,12 @@ class SlurmRest:
             answer = {"text": str(answer)}
         errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
         if status == 200 and not errors:
+            return answer
+        if status == 200 and method == "POST" and isinstance(answer.get("job_id"), int):
+            # Submitted: slurmrestd 22.05 reports the job's first pending reason (e.g.
+            # "Required node not available" in a partition of FUTURE burst nodes) as an
+            # error beside the job id; sbatch shows none. The job exists: never call it a
+            # failure, or the person is told "no" about a job that will run.
             return answer
         raise explain(status, answer, errors, user=user, doing=doing, machine=self.machine)
 
