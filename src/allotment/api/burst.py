@@ -190,6 +190,7 @@ class CloudViewSet(BurstView, viewsets.ViewSet):
     lookup_value_regex = r"[\w.@+-]+"
 
     @extend_schema(
+        operation_id="clouds_list",
         summary="The clouds, with health, quota, what is free and the site's settings",
         parameters=[
             OpenApiParameter("limit", int, description="Rows per page (at most 1000)."),

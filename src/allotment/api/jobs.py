@@ -10,7 +10,7 @@ Site administrators may act for someone with "as_user" (POST) or ?as_user= (othe
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,7 +61,16 @@ class JobsView(APIView):
 
 
 class JobListView(JobsView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="jobs_list",
+        summary="The person's jobs, newest first (at most `limit`, 200)",
+        parameters=[
+            OpenApiParameter("limit", int, description="How many (at most 200)."),
+            OpenApiParameter("machine", str, description="Only this machine's."),
+            OpenApiParameter("as_user", str, description="Site administrators: whose."),
+        ],
+        responses={200: OpenApiResponse({"type": "array", "items": {"type": "object"}})},
+    )
     def get(self, request: Request) -> Response:
         try:
             limit = int(request.query_params.get("limit", services.DEFAULT_LIST))
@@ -89,7 +98,7 @@ class JobListView(JobsView):
 
 
 class JobDetailView(JobsView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="jobs_show", responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, machine: str, job_id: int) -> Response:
         row, view = services.show(request.user, job_id, machine, self._as(request))
         return Response(services.as_dict(row, view))
