@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,7 @@ from allotment.core.validation import apply_changes, error_messages, get_named
 from allotment.resources.models import Machine, MachineKind
 
 from . import capacity
-from .models import Image, Node, Outcome, Provisioner, Shift, ShiftNode
+from .models import NODE_NAME_RE, Image, Node, Outcome, Provisioner, Shift, ShiftNode
 from .states import IN_A_SERVICE, MAX_DRAIN, NodeStates
 
 MAX_NODES_PER_REQUEST = 10_000  # a range such as n[1-99999999] is refused, not expanded
@@ -48,6 +49,14 @@ def expand(text: str) -> list[str]:
     if len(names) > MAX_NODES_PER_REQUEST:
         raise ValidationError(
             f'"{text}" names {len(names):,} nodes; at most {MAX_NODES_PER_REQUEST:,} at once.'
+        )
+    # hostlist takes any text between commas as a name ("0\n0", "a b"): no node is called
+    # that, and such a name must be refused here, not crash the error message that lists it
+    bad = [n for n in names if not re.match(NODE_NAME_RE, n)]
+    if bad:
+        raise ValidationError(
+            f"{bad[0]!r} is not a node name (letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit, at most 63 characters)."
         )
     return list(dict.fromkeys(names))
 

@@ -260,6 +260,8 @@ def test_the_shift_options_are_passed_on(admin, inventory):
         ({"nodes": "node[1-2],cnode1"}, "non_field_errors", "cnode1: it is already in tango"),
         ({"nodes": "node[3,8-9]"}, "nodes", "No node named node[8-9]"),
         ({"nodes": "node[3-"}, "nodes", "is not a node name or range"),
+        ({"nodes": "0\n0"}, "nodes", "'0\\n0' is not a node name"),  # found by the fuzz test
+        ({"nodes": "node3,a b"}, "nodes", "'a b' is not a node name"),
         ({"nodes": "n[1-20000]"}, "nodes", "at most 10,000 at once"),
         ({"nodes": "node3", "to_service": "nowhere"}, "to_service", 'no machine "nowhere"'),
         ({"nodes": "node3", "image": "hpc"}, "image", "is for batch services"),
