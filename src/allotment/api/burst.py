@@ -316,7 +316,7 @@ class VMDetailSerializer(VMSerializer):
 
 def _vm(key: str) -> VM:
     """A VM by its id; by a name, the live VM of that name, else the latest."""
-    if key.isdigit():
+    if key.isascii() and key.isdigit():  # "²" is a digit to str.isdigit, not to int()
         return get_object_or_404(VM, pk=int(key))
     try:
         return status.get_vm(key)

@@ -245,7 +245,7 @@ def get_vm(name_or_id: str | int) -> VM:
     """A number is the VM's id; a name is the live VM of that name, else the latest (names
     come back into use once a VM is deleted)."""
     text = str(name_or_id).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²" is a digit to str.isdigit, not to int()
         vm = _vm_query().filter(pk=int(text)).first()
         if vm is None:
             raise ValidationError(f"There is no VM with id {text}.")

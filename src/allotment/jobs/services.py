@@ -84,7 +84,7 @@ def parse_minutes(text: str) -> int:
     text = str(text).strip().lower()
     if ":" in text:
         parts = text.split(":")
-        if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
+        if len(parts) in (2, 3) and all(p.isascii() and p.isdigit() for p in parts):
             seconds = sum(int(p) * 60**i for i, p in enumerate(reversed(parts)))
             if len(parts) == 2:  # MM:SS, as sbatch reads it
                 seconds = int(parts[0]) * 60 + int(parts[1])
