@@ -120,7 +120,7 @@ class Command(AllotCommand):
         """Abort a whole shift (by number), or failed nodes' part in theirs."""
         from allotment.cli.output import cli_actor
 
-        if target.isdigit():
+        if target.isascii() and target.isdigit():
             shift = services.abort_shift(get_shift(int(target)), actor=cli_actor()[0], via="cli")
             if as_json:
                 return emit_json(shift_dict(shift))
