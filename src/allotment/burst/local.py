@@ -253,7 +253,9 @@ class LocalQueue:
         """Start pending jobs on up, undrained hosts with room: best fit (the host left with
         the least room), as a packing scheduler would."""
         running = data.setdefault("running", [])
-        running[:] = [j for j in running if j["end"] > now or _ended(data, j)]
+        ended = [j for j in running if j["end"] <= now]
+        running[:] = [j for j in running if j["end"] > now]
+        _keep_ended(data, ended)
         used: dict[str, list[int]] = {n: [0, 0] for n in hosts}
         for j in running:
             if j["node"] in used:
@@ -331,8 +333,8 @@ class LocalQueue:
             return len(data.get("pending", []))
 
 
-def _ended(data: dict, job: dict) -> bool:
-    """Move an ended job to the record of what ran (kept for charging); False: drop it."""
-    data.setdefault("done", []).append(job)
-    del data["done"][:-5000]
-    return False
+def _keep_ended(data: dict, jobs: list[dict]) -> None:
+    """Keep ended jobs in the record of what ran (the last 5,000, for charging)."""
+    done = data.setdefault("done", [])
+    done.extend(jobs)
+    del done[:-5000]
