@@ -1,7 +1,7 @@
 """The rules of a VM's life and of a cloud's room, without a database or a clock.
 
 The agent (burst.reconcile, burst.services) applies them to VM rows at wall-clock time;
-the simulator (burst.simulate) to its own VMs in virtual time. Both call these functions,
+the simulator (burst.simulation) to its own VMs in virtual time. Both call these functions,
 so a replayed trace follows the rules the agent runs, not a copy of them that may drift.
 Times are seconds; "elapsed" is how long the VM has been in the state the rule is about.
 """

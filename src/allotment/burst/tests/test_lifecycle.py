@@ -8,7 +8,7 @@ import pytest
 
 from allotment.burst import lifecycle
 from allotment.burst.demand import FlavorView
-from allotment.burst.simulate import SimCloud
+from allotment.burst.simulation import SimCloud
 
 
 def test_a_boot_times_out_only_past_the_timeout():

@@ -218,7 +218,7 @@ def vm_retire(request: HttpRequest, pk: int) -> HttpResponse:
 @admin_required
 def simulation_list(request: HttpRequest) -> HttpResponse:
     """Runs stored by `allot burst simulate --store`, newest first (the latest 50)."""
-    from allotment.burst.simulate import simulation_runs
+    from allotment.burst.simulation import simulation_runs
 
     return render(request, "web/burst/simulations.html", {"runs": simulation_runs()})
 
@@ -231,7 +231,7 @@ def simulation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
     from django.utils.safestring import mark_safe
 
-    from allotment.burst.simulate import simulation_run, svg_plot
+    from allotment.burst.simulation import simulation_run, svg_plot
 
     run = simulation_run(pk)
     if run is None:

@@ -169,7 +169,7 @@ class Command(AllotCommand):
         """Replay a real trace in virtual time through the agent's own decision and VM
         rules: VMs booted per day, waits, utilisation, VM hours and cost per cloud and per
         project, refusals. Needs no database but with --store (its runs are not audited)."""
-        from allotment.burst import simulate as sim
+        from allotment.burst import simulation as sim
         from allotment.usage.parsing.common import ParseError
 
         if speedup <= 0:
