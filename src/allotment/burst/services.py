@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from allotment.audit.services import create_audited
 from allotment.core import fsm
 from allotment.resources.models import Machine, Metric, Resource
 
@@ -419,7 +420,8 @@ def run_cycle(batch: Machine) -> Cycle:
 
 
 def persist_boots(batch: Machine, boots: list[demand.Boot], decision) -> list[demand.Boot]:
-    """A VM row per boot, each with a free node name, in one transaction."""
+    """A VM row per boot, each with a free node name, in one transaction: one insert for
+    the rows and one for their audit entries, however many boots the cycle took."""
     if not boots:
         return []
 
@@ -427,7 +429,7 @@ def persist_boots(batch: Machine, boots: list[demand.Boot], decision) -> list[de
     flavors = {(f.cloud_id, f.name): f for f in Flavor.objects.filter(cloud__in=clouds.values())}
     accounts = {b.account for b in boots}
     projects = projects_by_account(accounts)
-    made = []
+    made, rows = [], []
     with transaction.atomic():
         taken = set(VM.objects.filter(batch=batch).exclude(state="deleted")
                     .values_list("name", flat=True))  # fmt: skip
@@ -438,14 +440,17 @@ def persist_boots(batch: Machine, boots: list[demand.Boot], decision) -> list[de
                 decision.refusals["no free node name"] += 1
                 continue
             cloud = clouds[boot.cloud]
-            VM.objects.create(
+            vm = VM(
                 name=name, cloud=cloud, batch=batch,
                 flavor=flavors.get((cloud.pk, boot.flavor)), image=boot.image,
                 cores=boot.cores, ram_mb=boot.ram_mb,
                 project=projects.get(boot.account.lower()), account=boot.account,
                 group=boot.group[:300],
             )  # fmt: skip
+            vm.take_initial_state()
+            rows.append(vm)
             made.append(boot)
+        create_audited(rows)
     return made
 
 

@@ -81,10 +81,15 @@ class Stateful(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
+        self.take_initial_state()
+        super().save(*args, **kwargs)
+
+    def take_initial_state(self) -> None:
+        """A new row starts in its machine's initial state (call it before a bulk insert,
+        which does not go through save)."""
         if not self.state:
             self.state = self.machine.initial
             self.target_state = self.machine.states[self.state].target
-        super().save(*args, **kwargs)
 
 
 class StateChange(models.Model):
