@@ -2,10 +2,11 @@
 database, no engine, no clock, so the agent, the simulator and the property tests all
 run this same code on the same inputs.
 
-Demand is per group (burst.engines.PendingGroup: jobs alike in cores, memory, project,
-image, flavor, features), as HTCondor's autoclusters are, so a cycle costs per group and
-per boot, never per job. For each group the shortfall is the VMs its idle jobs need less
-the VMs already starting or idle for it. Boots are handed out one at a time to the
+Demand is per group (burst.engines.PendingGroup: jobs alike in cores, memory, nodes,
+project, image, flavor, features), as HTCondor's autoclusters are, so a cycle costs per
+group and per boot, never per job. For each group the shortfall is the VMs its idle jobs
+need (a job of several nodes needs that many VMs) less the VMs already starting or idle
+for it. Boots are handed out one at a time to the
 project with the most remaining allocation per VM it already got this cycle (shares by
 remaining allocation), each to the best cloud that can take it: one that has the image
 and a flavor that fits, is healthy and not backed off, has quota, site limits and throttle
@@ -87,8 +88,9 @@ class Decision:
 
 
 def group_key(group: PendingGroup) -> str:
-    """A group's stable name: the same jobs give the same key on every cycle."""
-    return "|".join(
+    """A group's stable name: the same jobs give the same key on every cycle. Jobs of
+    several nodes end in "|xN" (one-node jobs keep the key they always had)."""
+    key = "|".join(
         str(v)
         for v in (
             group.account,
@@ -100,6 +102,7 @@ def group_key(group: PendingGroup) -> str:
             group.features,
         )
     )
+    return key if group.nodes <= 1 else f"{key}|x{group.nodes}"
 
 
 def fits(flavor: FlavorView, group: PendingGroup) -> bool:
@@ -114,7 +117,15 @@ def flavor_for(cloud: CloudView, group: PendingGroup) -> FlavorView | None:
     return min(fitting, key=lambda f: (f.cores, f.ram_mb, f.name), default=None)
 
 
+def vms_needed(count: int, nodes: int, per_vm: int) -> int:
+    """VMs that start `count` jobs of `nodes` nodes each, `per_vm` nodes to a VM. A job's
+    nodes must be on distinct VMs, so never fewer VMs than one job's nodes; with that many
+    or more, placing the jobs' nodes round the VMs in turn keeps each job's apart."""
+    return max(nodes, math.ceil(count * nodes / per_vm))
+
+
 def jobs_per_vm(flavor: FlavorView, group: PendingGroup) -> int:
+    """Nodes of the group's jobs one VM of `flavor` holds (a one-node job is a node)."""
     by_cores = flavor.cores // max(group.cores, 1)
     by_ram = flavor.ram_mb // group.memory_mb if group.memory_mb else by_cores
     return max(1, min(by_cores, by_ram))
@@ -222,7 +233,7 @@ def decide(
     need: dict[str, int] = {}
     for key, g in sorted(by_key.items()):
         per_vm = _typical_per_vm(clouds, g)
-        short = math.ceil(g.count / per_vm) - have[key]
+        short = vms_needed(g.count, g.nodes, per_vm) - have[key]
         while short > 0 and spare:
             i = next((i for i, vm in enumerate(spare) if _vm_fits(vm, g)), None)
             if i is None:

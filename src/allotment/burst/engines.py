@@ -151,14 +151,17 @@ class CloudDriver(Protocol):
 class PendingGroup:
     """Idle jobs alike in what decides where they can run, counted, not listed."""
 
-    cores: int  # per job (the VM must hold one job at least)
-    memory_mb: int  # per job, 0 when the job asked for none
+    cores: int  # per job and node (a VM must hold one node of a job at least)
+    memory_mb: int  # per job and node, 0 when the job asked for none
     partition: str
     account: str  # the batch system's account: the ledger project's unix group
     features: str = ""  # constraint string, verbatim
     image: str = ""  # the image the job asks for ("" : the cloud's default)
     flavor: str = ""  # the flavor the job asks for ("" : the smallest that fits)
     count: int = 0
+    # nodes per job: a job of several nodes starts only once that many VMs are up, one
+    # node of it on each (Slurm's -N; HTCondor jobs are of one)
+    nodes: int = 1
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ would decide the same again, so it is counted (its refusals too) without being t
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import math
 import random
@@ -458,5 +459,4 @@ class Simulator:
 
 
 def replace_count(group: PendingGroup, count: int) -> PendingGroup:
-    return PendingGroup(group.cores, group.memory_mb, group.partition, group.account,
-                        group.features, group.image, group.flavor, count)  # fmt: skip
+    return dataclasses.replace(group, count=count)

@@ -178,6 +178,32 @@ def test_several_jobs_share_a_vm_so_fewer_vms_are_short():
     assert len(decision.boots) == 3
 
 
+def test_a_job_of_several_nodes_needs_a_vm_per_node():
+    # 3 jobs of 4 nodes x 2 cores: on 2-core VMs one node each, so 12 VMs.
+    wide = group(cores=2, nodes=4, count=3)
+    decision = decide([wide], [cloud(flavors=(MEDIUM,))], [], PLENTY)
+    assert decision.shortfall == {group_key(wide): 12}
+    assert booted(decision) == [("c1", "medium", "worker", "a")] * 12
+
+
+def test_nodes_of_different_jobs_share_a_vm_but_never_fewer_vms_than_a_jobs_nodes():
+    only_large = cloud(flavors=(LARGE,))
+    # 4-core VMs hold two 2-core nodes: 3 jobs x 4 nodes = 12 nodes on 6 VMs.
+    three = group(cores=2, nodes=4, count=3)
+    assert decide([three], [only_large], [], PLENTY).shortfall == {group_key(three): 6}
+    # One job of 4 one-core nodes would fit one VM's cores, but its nodes are 4 hosts.
+    one = group(cores=1, nodes=4, count=1)
+    assert decide([one], [only_large], [], PLENTY).shortfall == {group_key(one): 4}
+
+
+def test_a_several_node_group_is_not_the_one_node_group_of_the_same_shape():
+    single, wide = group(cores=2), group(cores=2, nodes=4)
+    assert group_key(single) != group_key(wide)
+    assert group_key(single) == "a|burst|2|0|||"  # one-node keys as they always were
+    decision = decide([single, wide], [cloud(flavors=(MEDIUM,))], [], PLENTY)
+    assert decision.shortfall == {group_key(single): 1, group_key(wide): 4}
+
+
 def test_jobs_per_vm_are_counted_on_the_cloud_the_vms_go_to():
     clouds = [
         cloud("big-no-image", priority=1, flavors=(LARGE,), images=frozenset()),

@@ -67,6 +67,7 @@ groups = st.lists(
         image=st.sampled_from(["", *IMAGES]),
         flavor=st.sampled_from(["", "", *FLAVOR_NAMES]),
         count=st.integers(0, 12),
+        nodes=st.sampled_from([1, 1, 2, 4]),
     ),
     max_size=6,
 )
@@ -130,6 +131,11 @@ def test_the_decision_keeps_every_limit_and_boots_only_what_can_boot(scenario):
         assert (boot.flavor, boot.image) not in c.backoffs
     for key, n in Counter(b.group for b in decision.boots).items():
         assert n <= decision.shortfall[key]
+    nodes_asked = Counter()
+    for g in gs:
+        nodes_asked[group_key(g)] += max(g.count, 0) * g.nodes
+    for key, short in decision.shortfall.items():
+        assert short <= nodes_asked[key], "more VMs than the jobs have nodes"
     # Every VM short is either booted or refused, once.
     assert sum(decision.shortfall.values()) == len(decision.boots) + sum(decision.refusals.values())
     assert decision.demand_by_account == Counter(

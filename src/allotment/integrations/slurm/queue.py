@@ -193,14 +193,18 @@ class QueueReader:
         if not eligible.isdigit() or int(eligible) > self.now:
             return  # held, dependent or begin-time, not yet marked so (see the docstring)
         image, flavor = requested(_null(comment))
+        # A job of N nodes is N VMs' worth: demand per node, never the whole on one VM
+        # (Slurm would not start it there). NumCPUs and the memory are the job's total.
+        count = max(int(nodes or 1), 1)
         key = (
-            cores,
-            job_memory_mb(memory, tres, cores, int(nodes or 1)),
+            -(-cores // count),
+            -(-job_memory_mb(memory, tres, cores, count) // count),
             next((p for p in partition.split(",") if p in self.partitions), partition),
             account,
             _null(features),
             image,
             flavor,
+            count,
         )
         tasks = array_tasks(job)
         if tasks is None:
@@ -217,7 +221,7 @@ class QueueReader:
             if room > 0:
                 counts[array.key] += min(array.count, room)
         return [
-            PendingGroup(*key, count=n)  # the key's order is PendingGroup's
+            PendingGroup(*key[:7], count=n, nodes=key[7])  # the key's order is PendingGroup's
             for key, n in sorted(counts.items())
             if n
         ]

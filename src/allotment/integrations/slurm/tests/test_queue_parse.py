@@ -263,6 +263,22 @@ def test_a_job_for_several_partitions_counts_in_the_burst_one():
     assert [g.partition for g in reader.pending()] == ["burst"]
 
 
+def test_a_job_of_several_nodes_is_demand_per_node():
+    # sbatch -N 4 -n 32 --mem=4G: squeue gives the job's CPUs, --mem per node, TRES totals.
+    reader = read(
+        line(job="21", reason="Resources", cpus="32", nodes="4", memory="4G",
+             tres="cpu=32,mem=16G,node=4,billing=32"),
+        line(job="22", reason="Resources", cpus="10", nodes="4", memory="0",
+             tres="cpu=10,node=4,billing=10"),
+    )  # fmt: skip
+    assert reader.pending() == [
+        PendingGroup(cores=3, memory_mb=0, partition="burst", account="projecta", count=1,
+                     nodes=4),  # 10 CPUs on 4 nodes: 3 on some node
+        PendingGroup(cores=8, memory_mb=4096, partition="burst", account="projecta", count=1,
+                     nodes=4),
+    ]  # fmt: skip
+
+
 def test_running_jobs_have_their_node_lists_expanded():
     reader = read(
         line(job="25", state="RUNNING", reason="None", cpus="4", nodes="2", node_list="burst[1-2]"),
