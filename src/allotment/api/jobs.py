@@ -1,9 +1,14 @@
 """/api/jobs/: the caller's own batch jobs (jobs.services, as the CLI and the web form).
 
 GET /api/jobs/ lists them (?machine=, ?limit= up to 200); POST submits one as the caller;
-GET /api/jobs/{machine}/{job_id}/ shows one with Slurm's view; DELETE cancels it. A job
-that is not the caller's is answered 404, whoever calls. Refusals are 400 with the reason,
-as every refusal of the API is: {"errors": {"non_field_errors": ["..."]}}.
+GET /api/jobs/{machine}/{job_id}/ shows one with Slurm's view; DELETE cancels it;
+GET /api/jobs/{machine}/{job_id}/output/ is what it printed (JSON: the text, at most its
+last 64 KiB, whether it was cut, and a note when there is nothing to show). Slurm reuses
+job ids: an id names the caller's newest job with it. A job that is not the caller's is
+answered 404, whoever calls. Refusals are 400 with the reason, as every refusal of the API
+is: {"errors": {"non_field_errors": ["..."]}}; a submission over the person's limits is
+429 ({"detail": "..."}, with Retry-After in seconds for the hourly limit: a client that
+waits and retries is doing the right thing, which 400 would not say).
 Site administrators may act for someone with "as_user" (POST) or ?as_user= (others).
 """
 
@@ -39,6 +44,20 @@ class SubmitSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+AS_USER = OpenApiParameter("as_user", str, description="Site administrators: whose.")
+
+
+class TooManyJobs(exceptions.APIException):
+    """429; DRF's handler turns `wait` into Retry-After."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_jobs"
+
+    def __init__(self, detail: str, wait: int | None):
+        super().__init__(detail)
+        self.wait = wait
+
+
 class JobsView(APIView):
     """Signed in; every answer is about the caller's own jobs (or --as's, for admins)."""
 
@@ -49,7 +68,9 @@ class JobsView(APIView):
         note_actor(request)
 
     def handle_exception(self, exc):
-        if isinstance(exc, services.NoSuchJob):
+        if isinstance(exc, services.LimitReached):
+            exc = TooManyJobs(str(exc), exc.retry_after)
+        elif isinstance(exc, services.NoSuchJob):
             exc = exceptions.NotFound(str(exc))
         elif isinstance(exc, services.JobRefused):
             exc = exceptions.ValidationError(str(exc))  # {"errors": {"non_field_errors": [...]}}
@@ -67,7 +88,7 @@ class JobListView(JobsView):
         parameters=[
             OpenApiParameter("limit", int, description="How many (at most 200)."),
             OpenApiParameter("machine", str, description="Only this machine's."),
-            OpenApiParameter("as_user", str, description="Site administrators: whose."),
+            AS_USER,
         ],
         responses={200: OpenApiResponse({"type": "array", "items": {"type": "object"}})},
     )
@@ -86,6 +107,11 @@ class JobListView(JobsView):
         responses={
             201: OpenApiTypes.OBJECT,
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="Refused, with the reason."),
+            429: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Over the person's submission limits (Retry-After: seconds, "
+                "for the hourly one).",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -107,3 +133,39 @@ class JobDetailView(JobsView):
     def delete(self, request: Request, machine: str, job_id: int) -> Response:
         row = services.cancel(request.user, job_id, machine, self._as(request))
         return Response(services.as_dict(row))
+
+
+class JobOutputView(JobsView):
+    @extend_schema(
+        operation_id="jobs_output",
+        summary="What the job printed: the end of its output file, when this host sees it",
+        parameters=[
+            OpenApiParameter("tail", int, description="Only the last this many lines."),
+            AS_USER,
+        ],
+        responses={
+            200: OpenApiResponse(
+                {
+                    "type": "object",
+                    "properties": {
+                        "job_id": {"type": "integer"},
+                        "machine": {"type": "string"},
+                        "path": {"type": "string"},
+                        "available": {"type": "boolean"},
+                        "text": {"type": "string", "nullable": True},
+                        "cut": {"type": "boolean"},
+                        "size": {"type": "integer", "nullable": True},
+                        "note": {"type": "string"},
+                    },
+                }
+            )
+        },
+    )
+    def get(self, request: Request, machine: str, job_id: int) -> Response:
+        tail = request.query_params.get("tail")
+        if tail is not None and not (tail.isascii() and tail.isdigit()):
+            raise exceptions.ValidationError({"tail": "A whole number of lines."})
+        found = services.output(
+            request.user, job_id, machine, self._as(request), int(tail) if tail else None
+        )
+        return Response({"job_id": job_id, "machine": machine, **found.as_dict()})

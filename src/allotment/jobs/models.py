@@ -3,6 +3,11 @@
 The script itself is not kept (it may hold anything a person typed): its SHA-256 and size
 are, so a job can be matched to a script later. `state` is Slurm's as last seen; Slurm is
 the truth, this row the record of who asked for what.
+
+(machine, job_id) is not unique: Slurm reuses ids (after MaxJobId, or when slurmctld's state
+is reset), so a lookup by id takes the newest row (jobs.services). A row is written before
+the job goes to Slurm (state SENDING, no job id: it holds the person's place under the
+submission limits) and gets its id once slurmrestd answers.
 """
 
 from django.conf import settings
@@ -16,9 +21,17 @@ class Via(models.TextChoices):
     API = "api", "the REST API"
 
 
+# Allotment's own states, beside Slurm's: SENDING while slurmrestd has not answered yet;
+# UNCONFIRMED when it never did (the process stopped mid-call: Slurm may or may not have the
+# job); GONE when Slurm gave the row's id to a later job (so slurmctld no longer holds this
+# one: it ended, and its end is in Slurm's accounting).
+SENDING = "SENDING"
+UNCONFIRMED = "UNCONFIRMED"
+GONE = "GONE"
+
 FINISHED = frozenset(
     {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
-     "BOOT_FAIL", "DEADLINE"}
+     "BOOT_FAIL", "DEADLINE", UNCONFIRMED, GONE}
 )  # fmt: skip
 
 
@@ -43,7 +56,9 @@ class Submission(models.Model):
     machine = models.ForeignKey(
         "resources.Machine", on_delete=models.PROTECT, related_name="job_submissions"
     )
-    job_id = models.PositiveBigIntegerField("Slurm job id")
+    job_id = models.PositiveBigIntegerField(
+        "Slurm job id", null=True, blank=True, help_text="Empty until slurmrestd answers."
+    )
     slurm_user = models.CharField(max_length=32)
     name = models.CharField(max_length=64)
     partition = models.CharField(max_length=64, blank=True)
@@ -57,13 +72,19 @@ class Submission(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now)
     state = models.CharField(max_length=32, default="PENDING")
     state_seen_at = models.DateTimeField(default=timezone.now)
+    output_path = models.CharField(
+        max_length=4096,
+        blank=True,
+        help_text="Where Slurm writes the job's standard output (%j resolved); the only "
+        "path Allotment ever reads for it.",
+    )
 
     class Meta:
         ordering = ["-submitted_at", "-pk"]
-        constraints = [
-            models.UniqueConstraint(fields=["machine", "job_id"], name="submission_job_once")
+        indexes = [
+            models.Index(fields=["person", "-submitted_at"], name="submission_person"),
+            models.Index(fields=["machine", "job_id"], name="submission_job"),
         ]
-        indexes = [models.Index(fields=["person", "-submitted_at"], name="submission_person")]
 
     def __str__(self) -> str:
         return f"job {self.job_id} on {self.machine} ({self.slurm_user})"

@@ -10,15 +10,41 @@ partition, the clouds' VM pool too). Each refusal says which of these failed.
 What a request may ask for is bounded (script size, cores, memory, time, list length) so no
 form or script can hand slurmrestd an unbounded request. slurmrestd is called with no
 database transaction open: a slow slurmctld (9 s per call when it is down) holds no lock.
+
+How many jobs one person submits is bounded too (settings, read when checked):
+ALLOTMENT_JOB_SUBMIT_PER_HOUR (default 200) submissions in the last hour, and
+ALLOTMENT_JOB_UNFINISHED_MAX (default 1000) not finished as last seen; a site
+administrator's --as counts against the person the job is for. Two requests of one person
+must not both pass at the edge, yet slurmrestd may take 60 s and no transaction may stay
+open that long. So a submission reserves its place: in one short transaction that locks the
+person's row (SELECT ... FOR UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions take the
+database's write lock), the limits are counted again and a Submission is written in state
+SENDING with no job id. The lock is released, slurmrestd is called with nothing open, and
+the row then gets its job id (or is deleted if Slurm refused the job: nothing half-written).
+A concurrent request waits only for the other's count-and-insert, and counts its SENDING
+row. A process stopped mid-call leaves a SENDING row: after SENDING_DEADLINE it becomes
+UNCONFIRMED (it still counts in the hour; Slurm may have the job) the next time the person
+submits. The unlocked count in check() refuses early, before any other work; the locked one
+is what guarantees the bound.
+
+Slurm reuses job ids, so a lookup by id (show, cancel, output) takes the person's newest
+submission with that id on that machine, and what Slurm shows under an id is written only
+onto the row it belongs to: never onto a finished row, never onto a row a later submission
+took the id from (that one is GONE), and not when Slurm's submit time for it is later than
+the row's (beyond CLOCK_SKEW) unless Slurm requeued the job (a requeue gives a job a new
+submit time).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +55,8 @@ from allotment.people.models import Person
 from allotment.projects.models import Project, ProjectMembership
 from allotment.resources.models import Account, Machine
 
-from .models import Submission, Via
+from . import output as job_output
+from .models import FINISHED, GONE, SENDING, UNCONFIRMED, Submission, Via
 
 MAX_SCRIPT_BYTES = 64 * 1024
 MAX_CORES = 256
@@ -39,6 +66,14 @@ MAX_LIST = 200
 DEFAULT_LIST = 50
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _TIME = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m?)?\Z")
+HOUR = timedelta(hours=1)
+SUBMIT_PER_HOUR = 200  # ALLOTMENT_JOB_SUBMIT_PER_HOUR
+UNFINISHED_MAX = 1000  # ALLOTMENT_JOB_UNFINISHED_MAX
+# Longer than any slurmrestd call may take (a token from scontrol and the request: 30 s each).
+SENDING_DEADLINE = timedelta(minutes=5)
+# How far slurmctld's clock may be ahead of this host's before a submit time is "later".
+CLOCK_SKEW = 60
+OUTPUT_NAME = "allot-%j.out"
 
 
 class JobRefused(Exception):
@@ -47,6 +82,15 @@ class JobRefused(Exception):
 
 class NoSuchJob(JobRefused):
     """No job of this person's with that id on that machine (another's looks the same)."""
+
+
+class LimitReached(JobRefused):
+    """The person has submitted as many jobs as the site allows for now; `retry_after`:
+    seconds until they may submit again (None: once some of their jobs finish)."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -161,8 +205,12 @@ def account_on(person: Person, machine: Machine) -> Account:
 
 
 def check(person: Person, ask: Ask) -> tuple[Machine, Project, Account]:
-    """Everything the ledger requires before a job goes to Slurm, or JobRefused."""
+    """Everything the ledger requires before a job goes to Slurm, or JobRefused.
+
+    The submission limits are counted here without a lock, for an early answer; submit()
+    counts them again under the person's lock as it reserves the row (module docstring)."""
     _check_bounds(ask)
+    check_limits(person, refresh=True)
     machine = machine_named(ask.machine)
     project = Project.objects.filter(pid=ask.project).first()
     if project is None:
@@ -202,6 +250,61 @@ def _check_bounds(ask: Ask) -> None:
             raise JobRefused(
                 f'The {label} "{value[:70]}" is not a name (letters, digits, . _ -; at most 64).'
             )
+
+
+def limits() -> tuple[int, int]:
+    """(submissions per hour, unfinished at once) a person may have, from the settings."""
+    return (
+        int(getattr(settings, "ALLOTMENT_JOB_SUBMIT_PER_HOUR", SUBMIT_PER_HOUR)),
+        int(getattr(settings, "ALLOTMENT_JOB_UNFINISHED_MAX", UNFINISHED_MAX)),
+    )
+
+
+def check_limits(person: Person, refresh: bool = False) -> None:
+    """LimitReached if the person has used up either submission limit (module docstring).
+
+    With `refresh`, a person at the unfinished limit first has their unfinished jobs' states
+    read from Slurm (only then: it costs a call per machine), so jobs that ended since they
+    last looked stop counting. Never with a transaction open."""
+    per_hour, most = limits()
+    now = timezone.now()
+    mine = Submission.objects.filter(person=person)
+    # A place held past the deadline: its process stopped while slurmrestd was called.
+    mine.filter(state=SENDING, submitted_at__lt=now - SENDING_DEADLINE).update(
+        state=UNCONFIRMED, state_seen_at=now
+    )
+    recent = mine.filter(submitted_at__gt=now - HOUR)
+    count = recent.count()
+    if count >= per_hour:
+        if per_hour < 1:
+            raise LimitReached(
+                "Job submission through Allotment is closed on this site "
+                "(ALLOTMENT_JOB_SUBMIT_PER_HOUR is 0)."
+            )
+        # The submission whose hour must pass before the count is below the limit again.
+        frees = recent.order_by("submitted_at", "pk")[count - per_hour].submitted_at + HOUR
+        wait = max(1, math.ceil((frees - now).total_seconds()))
+        raise LimitReached(
+            f"{person.username} has submitted {_jobs(count)} in the last hour; at most "
+            f"{per_hour} an hour are taken (ALLOTMENT_JOB_SUBMIT_PER_HOUR). Submit again "
+            f"after {timezone.localtime(frees):%Y-%m-%d %H:%M:%S %Z} (in {wait} s).",
+            retry_after=wait,
+        )
+    unfinished = mine.exclude(state__in=FINISHED)
+    count = unfinished.count()
+    if count >= most and refresh:
+        _refresh(list(unfinished.exclude(job_id=None).select_related("machine")))
+        count = unfinished.count()
+    if count >= most:
+        raise LimitReached(
+            f"{person.username} has {_jobs(count)} submitted through Allotment that have not "
+            f"finished (as last seen); at most {most} at once are taken "
+            "(ALLOTMENT_JOB_UNFINISHED_MAX). Submit more once some have finished."
+        )
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
 
 
 def burst_partitions(machine: Machine) -> list[str]:
@@ -255,11 +358,14 @@ def client(machine: Machine) -> rest.SlurmRest:
 
 
 def submit(actor: Person, ask: Ask, as_username: str | None = None, via: str = Via.CLI):
-    """Check, send to slurmrestd as the person, then record. Returns the Submission."""
+    """Check, reserve the person's place, send to slurmrestd as them, then record the job id
+    (module docstring). Returns the Submission."""
     person = acting_for(actor, as_username)
     machine, project, account = check(person, ask)
     options = machine.engine_options or {}
     user = slurm_name(account.username)
+    working_dir = options.get("jobs_dir") or "/tmp"
+    pattern, output_at = output_paths(machine, working_dir)
     request = rest.JobRequest(
         script=ask.script,
         account=slurm_name(project.pid),
@@ -269,20 +375,17 @@ def submit(actor: Person, ask: Ask, as_username: str | None = None, via: str = V
         memory_mb=ask.memory_mb,
         time_minutes=ask.minutes,
         comment=f"image={ask.image}" if ask.image else "",
-        working_dir=options.get("jobs_dir") or "/tmp",
+        working_dir=working_dir,
         environment={"USER": user, "LOGNAME": user},
+        standard_output=pattern,
     )
-    try:
-        job_id = client(machine).submit(user, request)  # no transaction is open here
-    except rest.RestError as e:
-        raise JobRefused(str(e)) from None
-    with transaction.atomic():
-        return Submission.objects.create(
+    row = _reserve(
+        person,
+        Submission(
             person=person,
             submitted_by=actor if actor != person else None,
             project=project,
             machine=machine,
-            job_id=job_id,
             slurm_user=user,
             name=request.name,
             partition=ask.partition,
@@ -293,7 +396,63 @@ def submit(actor: Person, ask: Ask, as_username: str | None = None, via: str = V
             script_sha256=hashlib.sha256(ask.script.encode()).hexdigest(),
             script_bytes=len(ask.script.encode()),
             via=via,
+            state=SENDING,
+        ),
+    )
+    try:
+        job_id = client(machine).submit(user, request)  # no transaction is open here
+    except rest.RestError as e:
+        _unsent(row, e.permanent)
+        raise JobRefused(str(e)) from None
+    except BaseException:
+        _unsent(row, refused=False)
+        raise
+    with transaction.atomic():
+        # The id is this job's now: an unfinished row that had it (anyone's) ended unseen.
+        Submission.objects.filter(machine=machine, job_id=job_id).exclude(
+            state__in=FINISHED
+        ).update(state=GONE, state_seen_at=timezone.now())
+        now = timezone.now()
+        row.job_id, row.state, row.submitted_at, row.state_seen_at = job_id, "PENDING", now, now
+        row.output_path = output_at(job_id)
+        row.save(update_fields=["job_id", "state", "submitted_at", "state_seen_at", "output_path"])
+    return row
+
+
+def output_paths(machine: Machine, directory: str):
+    """Slurm's standard_output pattern for a job of `machine` (allot-%j.out in
+    `directory`), and a function giving the path it resolves to once the id is known."""
+    if not directory.startswith("/") or "\\" in directory:
+        raise JobRefused(
+            f"Machine {machine.name}'s jobs_dir {directory!r} is not an absolute path Slurm "
+            "takes literally (no backslash): ask the site administrators to fix it."
         )
+    directory = directory.rstrip("/")
+    # In Slurm's pattern a % is written %%; only the %j of OUTPUT_NAME is a pattern.
+    pattern = f"{directory.replace('%', '%%')}/{OUTPUT_NAME}"
+    return pattern, lambda job_id: f"{directory}/{OUTPUT_NAME.replace('%j', str(job_id))}"
+
+
+def _unsent(row: Submission, refused: bool) -> None:
+    """slurmrestd did not give the reserved row a job id. Refused (Slurm said no): no job,
+    so no row. Otherwise (no answer, or this process interrupted) Slurm may have the job:
+    the row stays, UNCONFIRMED, and counts in the person's hour."""
+    if refused:
+        row.delete()
+    else:
+        row.state, row.state_seen_at = UNCONFIRMED, timezone.now()
+        row.save(update_fields=["state", "state_seen_at"])
+
+
+def _reserve(person: Person, row: Submission) -> Submission:
+    """Count the limits again under the person's row lock and write `row` (SENDING) in the
+    same short transaction, so a concurrent submission of theirs counts it."""
+    with transaction.atomic():
+        Person.objects.select_for_update().filter(pk=person.pk).first()
+        check_limits(person)
+        row.submitted_at = row.state_seen_at = timezone.now()
+        row.save()
+    return row
 
 
 def submissions(
@@ -304,11 +463,16 @@ def submissions(
     refresh: bool = True,
 ) -> list[Submission]:
     """The person's newest jobs (at most MAX_LIST), their unfinished ones' states read from
-    Slurm as that person."""
+    Slurm as that person. A submission still without a job id (SENDING, UNCONFIRMED) is
+    no job one can show or cancel: not listed."""
     person = acting_for(actor, as_username)
     if not 1 <= limit <= MAX_LIST:
         raise JobRefused(f"The list length must be from 1 to {MAX_LIST}, not {limit}.")
-    rows = Submission.objects.filter(person=person).select_related("machine", "project")
+    rows = (
+        Submission.objects.filter(person=person)
+        .exclude(job_id=None)
+        .select_related("machine", "project")
+    )
     if machine:
         rows = rows.filter(machine=machine_named(machine))
     found = list(rows[:limit])
@@ -322,74 +486,125 @@ def _refresh(rows: list[Submission]) -> None:
     forgotten keeps its last seen state. An unreachable slurmrestd leaves them as they are."""
     by_owner: dict[tuple[int, str], list[Submission]] = {}
     for row in rows:
-        if not row.finished:
+        if not row.finished and row.job_id is not None:
             by_owner.setdefault((row.machine_id, row.slurm_user), []).append(row)
     for (_, user), mine in by_owner.items():
         try:
-            seen = {j.job_id: j.state for j in client(mine[0].machine).jobs(user)}
+            seen = client(mine[0].machine).jobs(user)
         except rest.RestError:
             continue
-        _note_states(mine, seen)
+        _note_views(mine, seen)
 
 
-def _note_states(rows: list[Submission], seen: dict[int, str]) -> None:
+def same_job(row: Submission, view: rest.JobView) -> bool:
+    """Whether Slurm's `view` of the row's job id is the row's job, not a later one given
+    the same id: a job Slurm says was submitted after the row was recorded (beyond
+    CLOCK_SKEW) is another, unless Slurm requeued it (a requeue moves the submit time).
+    Without a submit time it is taken as the row's: a row a later submission took the id
+    from is GONE already, so finished, and never compared."""
+    if view.job_id != row.job_id or view.submitted is None or view.restarts:
+        return view.job_id == row.job_id
+    return view.submitted <= row.submitted_at.timestamp() + CLOCK_SKEW
+
+
+def _note_views(rows: list[Submission], views: list[rest.JobView]) -> None:
+    """Write Slurm's state onto each unfinished row whose job the view is (same_job); a
+    finished row is Slurm's last word on that job and is never written again."""
+    by_id = {v.job_id: v for v in views}
     now = timezone.now()
     for row in rows:
-        state = seen.get(row.job_id)
-        if state and state != row.state:
-            row.state, row.state_seen_at = state, now
+        view = by_id.get(row.job_id)
+        if view is None or row.finished or not same_job(row, view):
+            continue
+        if view.state != row.state:
+            row.state, row.state_seen_at = view.state, now
             row.save(update_fields=["state", "state_seen_at"])
 
 
 def show(
     actor: Person, job_id: int, machine: str = "", as_username: str | None = None
 ) -> tuple[Submission, rest.JobView | None]:
-    """One of the person's jobs, and what Slurm shows them of it now (None once slurmctld
-    has forgotten it, or when slurmrestd does not answer)."""
+    """One of the person's jobs (the newest with that id), and what Slurm shows them of it
+    now: None once slurmctld and its accounting have forgotten it, when slurmrestd does not
+    answer, or when what Slurm holds under that id is a later job (same_job)."""
     person = acting_for(actor, as_username)
     row = _own(person, job_id, machine)
     try:
         view = client(row.machine).job(row.slurm_user, row.job_id)
     except rest.RestError:
         return row, None
-    _note_states([row], {view.job_id: view.state})
+    if not same_job(row, view):
+        return row, None
+    _note_views([row], [view])
     return row, view
 
 
 def cancel(
     actor: Person, job_id: int, machine: str = "", as_username: str | None = None
 ) -> Submission:
-    """Cancel one of the person's jobs, as them: Slurm checks the owner again."""
+    """Cancel one of the person's jobs (the newest with that id), as them: Slurm checks the
+    owner again. A finished one is not sent: the id may be another job's by now."""
     person = acting_for(actor, as_username)
     row = _own(person, job_id, machine)
+    if row.finished:
+        raise JobRefused(
+            f"Job {row.job_id} on {row.machine.name} has finished ({row.state}): nothing to cancel."
+        )
     try:
         client(row.machine).cancel(row.slurm_user, row.job_id)
     except rest.RestError as e:
         raise JobRefused(str(e)) from None
-    _note_states([row], {row.job_id: "CANCELLED"} if not row.finished else {})
+    row.state, row.state_seen_at = "CANCELLED", timezone.now()
+    row.save(update_fields=["state", "state_seen_at"])
     return row
 
 
+def output(
+    actor: Person,
+    job_id: int,
+    machine: str = "",
+    as_username: str | None = None,
+    lines: int | None = None,
+) -> job_output.Output:
+    """What one of the person's jobs printed (its last MAX_OUTPUT bytes; with `lines`, only
+    the last that many lines of those), read from the path recorded when it was submitted,
+    never one from the request (jobs.output says how it is checked)."""
+    person = acting_for(actor, as_username)
+    if lines is not None and not 1 <= lines <= job_output.MAX_LINES:
+        raise JobRefused(f"The tail must be from 1 to {job_output.MAX_LINES} lines, not {lines}.")
+    return output_of(_own(person, job_id, machine), lines)
+
+
+def output_of(row: Submission, lines: int | None = None) -> job_output.Output:
+    """`row`'s output, for a caller that found the row with show() (the person's own)."""
+    stage = "finished" if row.finished else "pending" if row.state == "PENDING" else "running"
+    found = job_output.read(row.output_path, row.slurm_user, stage)
+    return found.tail(lines) if lines else found
+
+
 def _own(person: Person, job_id: int, machine: str) -> Submission:
+    """The person's newest submission with this job id (Slurm reuses ids), on `machine` or,
+    when none is named, on the one machine where they have that id."""
     rows = Submission.objects.filter(person=person, job_id=job_id).select_related(
-        "machine", "project"
+        "machine", "project", "person"
     )
     if machine:
         rows = rows.filter(machine__name=machine)
-    found = list(rows[:2])
-    if len(found) != 1:
+    found = rows.order_by("-submitted_at", "-pk").first()
+    if found is None:
         where = f" on {machine}" if machine else ""
-        if len(found) > 1:
-            raise JobRefused(f"{person.username} has job {job_id} on several machines: say which.")
         raise NoSuchJob(
             f"{person.username} has no job {job_id}{where} submitted through Allotment."
         )
-    return found[0]
+    if not machine and rows.exclude(machine_id=found.machine_id).exists():
+        raise JobRefused(f"{person.username} has job {job_id} on several machines: say which.")
+    return found
 
 
 def as_dict(row: Submission, view: rest.JobView | None = None) -> dict:
     data = {
         "job_id": row.job_id,
+        "output_path": row.output_path,
         "machine": row.machine.name,
         "person": row.person.username,
         "slurm_user": row.slurm_user,

@@ -74,6 +74,8 @@ class JobRequest:
     comment: str = ""  # "image=NAME" for burst (slurm.queue.requested reads it back)
     working_dir: str = "/tmp"
     environment: dict[str, str] = field(default_factory=dict)
+    # Slurm's file name pattern (%j: the job id); empty: slurm-%j.out in working_dir
+    standard_output: str = ""
 
     def body(self) -> dict:
         job: dict = {
@@ -83,7 +85,7 @@ class JobRequest:
             "tasks": 1,
             "cpus_per_task": self.cores,
             "current_working_directory": self.working_dir,
-            "standard_output": str(Path(self.working_dir) / "slurm-%j.out"),
+            "standard_output": self.standard_output or str(Path(self.working_dir) / "slurm-%j.out"),
             # v0.0.38 refuses a job without a non-empty environment object
             "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin", **self.environment},
         }
@@ -113,6 +115,8 @@ class JobView:
     started: int | None
     ended: int | None
     exit_code: int | None
+    # How often slurmctld requeued it: each requeue gives the job a new submit time.
+    restarts: int | None = None
 
     @classmethod
     def parse(cls, raw: dict) -> JobView:
@@ -135,6 +139,7 @@ class JobView:
             started=seconds("start_time"),
             ended=seconds("end_time"),
             exit_code=raw.get("exit_code") if isinstance(raw.get("exit_code"), int) else None,
+            restarts=raw["restart_cnt"] if isinstance(raw.get("restart_cnt"), int) else None,
         )
 
     @classmethod

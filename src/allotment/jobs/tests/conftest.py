@@ -1,6 +1,8 @@
 """The example site's brecca taking jobs, with slurmrestd played by FakeSlurm (which keeps
 what it was asked, and as whom) unless a test uses the real one (test_on_real_slurm)."""
 
+import time
+
 import pytest
 from django.core.management import call_command
 
@@ -32,12 +34,18 @@ class FakeSlurm:
         self.calls: list[tuple] = []
         self.owner: dict[int, str] = {}
         self.state: dict[int, str] = {}
+        self.submitted: dict[int, int] = {}
+        self.restarts: dict[int, int] = {}
         self.next_id = 100
+        self.during_submit = lambda: None  # what happens while slurmrestd is being called
 
     def submit(self, user: str, job: rest.JobRequest) -> int:
         self.calls.append(("submit", user, job))
+        self.during_submit()
         self.next_id += 1
         self.owner[self.next_id], self.state[self.next_id] = user, "PENDING"
+        self.submitted[self.next_id] = int(time.time())
+        self.restarts[self.next_id] = 0
         return self.next_id
 
     def jobs(self, user: str) -> list[rest.JobView]:
@@ -59,7 +67,7 @@ class FakeSlurm:
     def _view(self, job_id: int) -> rest.JobView:
         return rest.JobView(
             job_id, "allot-job", self.owner[job_id], "projectb", "debug", self.state[job_id],
-            "", 1, 60, None, None, None, None,
+            "", 1, 60, self.submitted[job_id], None, None, None, self.restarts[job_id],
         )  # fmt: skip
 
 

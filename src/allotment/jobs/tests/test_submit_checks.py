@@ -41,7 +41,7 @@ def test_a_job_goes_to_slurm_as_the_persons_account_and_is_recorded(example, fak
         "job": {
             "name": "hello", "account": "projectb", "time_limit": 30, "tasks": 1,
             "cpus_per_task": 2, "current_working_directory": "/tmp",
-            "standard_output": "/tmp/slurm-%j.out", "memory_per_node": 500,
+            "standard_output": "/tmp/allot-%j.out", "memory_per_node": 500,
             "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin", "USER": "alice",
                             "LOGNAME": "alice"},
         },
@@ -51,6 +51,7 @@ def test_a_job_goes_to_slurm_as_the_persons_account_and_is_recorded(example, fak
     )  # fmt: skip
     assert row.script_sha256 == hashlib.sha256(SCRIPT.encode()).hexdigest()
     assert row.script_bytes == 21  # "#!/bin/sh\n" + "echo hello\n"
+    assert (row.state, row.output_path) == ("PENDING", "/tmp/allot-101.out")
 
 
 def test_an_image_is_passed_in_the_comment_burst_reads(example, fake_slurm):

@@ -1,4 +1,5 @@
-"""A person's own batch jobs: the list with the submit form, one job, and its cancel.
+"""A person's own batch jobs: the list with the submit form, one job (with what it printed,
+when this host can see it), and its cancel.
 
 Each page acts as the signed-in person, through jobs.services as the CLI and the API do:
 the job goes to Slurm as them, and a job that is not theirs is answered as missing (404),
@@ -81,7 +82,8 @@ def job_detail(request: HttpRequest, machine: str, job_id: int) -> HttpResponse:
     except services.JobRefused as e:
         messages.error(request, str(e))
         return redirect("web:jobs")
-    return render(request, "web/jobs/detail.html", {"row": row, "view": view})
+    output = services.output_of(row)
+    return render(request, "web/jobs/detail.html", {"row": row, "view": view, "output": output})
 
 
 @login_required

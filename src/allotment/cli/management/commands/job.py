@@ -1,4 +1,4 @@
-"""allot job: submit, list, show and cancel your own batch jobs.
+"""allot job: submit, list, show, cancel and read the output of your own batch jobs.
 
 The command acts as the person running it ($ALLOTMENT_ACTOR, else the login name, as the
 audit log names them), and the job goes to Slurm as that person's account through
@@ -23,6 +23,7 @@ from allotment.cli.output import (
     handles_errors,
     say,
 )
+from allotment.jobs import output as job_output
 from allotment.jobs import services
 from allotment.jobs.models import Via
 
@@ -63,7 +64,7 @@ def _read_script(path: str) -> str:
 
 
 class Command(AllotCommand):
-    help = "Your batch jobs: submit, list, show and cancel (run as you in Slurm)."
+    help = "Your batch jobs: submit, list, show, cancel and output (run as you in Slurm)."
 
     @command()
     @handles_errors(services.JobRefused)
@@ -161,3 +162,27 @@ class Command(AllotCommand):
         """Cancel one of your jobs (Slurm checks it is yours, too)."""
         row = services.cancel(_actor(), job_id, machine, as_username)
         say(f"Cancelled job {row.job_id} on {row.machine.name}.")
+
+    @command()
+    @handles_errors(services.JobRefused)
+    def output(
+        self,
+        job_id: JobId,
+        tail: Annotated[
+            int | None,
+            typer.Option(min=1, max=job_output.MAX_LINES, help="Only the last N lines."),
+        ] = None,
+        machine: MachineOption = "",
+        as_username: AsOption = None,
+        as_json: JsonOption = False,
+    ):
+        """What one of your jobs printed (at most its last 64 KiB), when this host sees it."""
+        found = services.output(_actor(), job_id, machine, as_username, tail)
+        if as_json:
+            return emit_json({"job_id": job_id, **found.as_dict()})
+        if not found.shown:
+            fail(found.note)
+        if found.cut:
+            print(f"(the end of {found.path}: {found.size} bytes in all)", file=sys.stderr)
+        sys.stdout.write(found.text)
+        sys.stdout.flush()
