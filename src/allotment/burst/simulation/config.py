@@ -123,40 +123,96 @@ def load_config(path: str | Path) -> Config:
     except OSError as e:
         raise ConfigError(f"{source}: cannot read it: {e.strerror}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        if mark is None:
+            raise ConfigError(f"{source}: not YAML: {e}") from None
+        what = " ".join(p for p in (getattr(e, "context", None), e.problem) if p)
+        raise ConfigError(f"{source}:{mark.line + 1}:{mark.column + 1}: not YAML: {what}") from None
     return parse_config(data, source)
 
 
-def _int(value, where: str, *, none: bool = False) -> int | None:
+CLOUD_KEYS = frozenset({"name", "flavors", "quota", "price_per_core_hour", "tags",
+                        "default_image", "images", "boot_time", "registration_time",
+                        *SETTINGS})  # fmt: skip
+TOP_KEYS = frozenset({"clouds", "cycle_s", "seed", "budgets"})
+FLAVOR_KEYS = frozenset({"name", "cores", "ram_mb"})
+
+
+def _int(value, where: str, *, none: bool = False, least: int = 0) -> int | None:
     if value is None and none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where}: expected a whole number ≥ 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{where}: expected a whole number ≥ {least}, got {value!r}")
     return value
+
+
+def _known(mapping: dict, keys: frozenset[str], where: str) -> None:
+    """A key the simulator does not read is refused: a misspelt setting (max_startng)
+    would otherwise leave its default in force without a word."""
+    unknown = sorted(str(k) for k in mapping if k not in keys)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(keys))})"
+        )
+
+
+def _amount(value, where: str, what: str, *, negative: bool = False) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        amount = None
+    if (
+        amount is None
+        or isinstance(value, bool)
+        or not amount.is_finite()
+        or (amount < 0 and not negative)
+    ):
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return amount
+
+
+def _names(value, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+    return [str(v) for v in value]
 
 
 def parse_config(data, source: str = "clouds.yaml") -> Config:
     if not isinstance(data, dict) or not isinstance(data.get("clouds"), list) or not data["clouds"]:
         raise ConfigError(f"{source}: expected a mapping with a list of clouds under 'clouds'")
+    _known(data, TOP_KEYS, source)
     clouds = []
     for i, c in enumerate(data["clouds"]):
         where = f"{source}: clouds[{i}]"
         if not isinstance(c, dict) or not c.get("name"):
             raise ConfigError(f"{where}: expected a mapping with a name")
         where = f"{source}: cloud {c['name']}"
+        _known(c, CLOUD_KEYS, where)
         flavors = []
+        if not isinstance(c.get("flavors") or [], list):
+            raise ConfigError(f"{where}: flavors: expected a list of {{name, cores, ram_mb}}")
         for j, f in enumerate(c.get("flavors") or []):
             fw = f"{where}: flavors[{j}]"
             if not isinstance(f, dict) or not f.get("name"):
                 raise ConfigError(f"{fw}: expected {{name, cores, ram_mb}}")
+            _known(f, FLAVOR_KEYS, fw)
             cores, ram = (
-                _int(f.get("cores"), f"{fw}: cores"),
-                _int(f.get("ram_mb"), f"{fw}: ram_mb"),
+                _int(f.get("cores"), f"{fw}: cores", least=1),
+                _int(f.get("ram_mb"), f"{fw}: ram_mb", least=1),
             )
             flavors.append(demand.FlavorView(str(f["name"]), cores, ram))
         if not flavors:
             raise ConfigError(f"{where}: flavors: expected at least one flavor")
+        flavor_names = [f.name for f in flavors]
+        if len(set(flavor_names)) != len(flavor_names):
+            twice = sorted({n for n in flavor_names if flavor_names.count(n) > 1})
+            raise ConfigError(f"{where}: flavors: {', '.join(twice)} named twice")
         quota = c.get("quota") or {}
+        if not isinstance(quota, dict):
+            raise ConfigError(f"{where}: quota: expected {{instances, cores, ram_mb}}")
         for key in quota:
             if key not in ("instances", "cores", "ram_mb"):
                 raise ConfigError(
@@ -168,19 +224,17 @@ def parse_config(data, source: str = "clouds.yaml") -> Config:
             if key in c:
                 settings[key] = _int(c[key], f"{where}: {key}", none=key in NULLABLE)
         image = str(c.get("default_image") or DEFAULT_IMAGE)
-        try:
-            price = Decimal(str(c.get("price_per_core_hour", 0)))
-        except ArithmeticError:
-            raise ConfigError(f"{where}: price_per_core_hour: expected a number") from None
+        price = _amount(c.get("price_per_core_hour", 0), f"{where}: price_per_core_hour",
+                        "a price ≥ 0")  # fmt: skip
         clouds.append(
             SimCloud(
                 name=str(c["name"]),
                 flavors=flavors,
                 quota=dict(quota),
                 price_per_core_hour=price,
-                tags=[str(t) for t in c.get("tags") or []],
+                tags=_names(c.get("tags"), f"{where}: tags"),
                 default_image=image,
-                images=frozenset([image, *(c.get("images") or [])]),
+                images=frozenset([image, *_names(c.get("images"), f"{where}: images")]),
                 boot_time=Dist.parse(c.get("boot_time", 60), f"{where}: boot_time"),
                 registration_time=Dist.parse(
                     c.get("registration_time", 30), f"{where}: registration_time"
@@ -190,14 +244,18 @@ def parse_config(data, source: str = "clouds.yaml") -> Config:
         )
     names = [c.name for c in clouds]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: clouds: a name is used twice ({', '.join(names)})")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"{source}: clouds: {', '.join(twice)} named twice")
     budgets = {}
+    if not isinstance(data.get("budgets") or {}, dict):
+        raise ConfigError(f"{source}: budgets: expected a mapping of project to VM hours")
     for account, hours in (data.get("budgets") or {}).items():
-        try:
-            budgets[str(account)] = Decimal(str(hours))
-        except ArithmeticError:
-            raise ConfigError(f"{source}: budgets: {account}: expected VM hours") from None
+        budgets[str(account)] = _amount(hours, f"{source}: budgets: {account}", "VM hours",
+                                        negative=True)  # fmt: skip
     cycle = data.get("cycle_s", 10)
-    if not isinstance(cycle, int | float) or cycle <= 0:
+    if isinstance(cycle, bool) or not isinstance(cycle, int | float) or not 0 < cycle < math.inf:
         raise ConfigError(f"{source}: cycle_s: expected seconds > 0, got {cycle!r}")
-    return Config(clouds, float(cycle), int(data.get("seed", 0)), budgets)
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{source}: seed: expected a whole number, got {seed!r}")
+    return Config(clouds, float(cycle), seed, budgets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,17 +40,51 @@ def read_swf(path: str | Path, start: str | None = None, end: str | None = None,
     is its group (g<n>, else its user u<n>), its partition its queue (q<n>). `speedup`
     divides the time between arrivals (the load scaled up), not the jobs' run times."""
     source = str(path)
-    opener = gzip.open if source.endswith(".gz") else open
     trace = Trace(Path(source).name)
+    try:
+        rows = _rows(source, trace)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        # not gzip though named .gz, cut short, or not text at all
+        raise ValueError(f"{source}: cannot be read as an SWF trace: {e}") from None
+    lo = _bound(start, "--from", trace)
+    hi = _bound(end, "--to", trace)
+    if lo is not None and hi is not None and lo >= hi:
+        raise ValueError(f"--from {start} is not before --to {end}: no job would be replayed")
+    lo = -math.inf if lo is None else lo
+    hi = math.inf if hi is None else hi
+    rows = sorted(r for r in rows if lo <= r[0] < hi)
+    first = rows[0][0] if rows else 0.0
+    for submit, run, cores, memory, account, partition in rows:
+        trace.submit.append(first + (submit - first) / speedup)
+        trace.run.append(run)
+        trace.cores.append(cores)
+        trace.memory_mb.append(memory)
+        trace.account.append(account)
+        trace.partition.append(partition)
+    return trace
+
+
+def _bound(text: str | None, option: str, trace: Trace) -> float | None:
+    """--from or --to as seconds after the trace's start, None when not given."""
+    if not text:
+        return None
+    try:
+        return parse_instant(text, trace.zone) - trace.epoch
+    except ValueError:
+        raise ValueError(
+            f"{option}: expected an ISO time (2010-05-01 or 2010-05-01T12:00) or epoch "
+            f"seconds, got {text!r}"
+        ) from None
+
+
+def _rows(source: str, trace: Trace) -> list[tuple]:
+    """The trace's valid jobs, unsorted; its header's start and time zone set on `trace`."""
+    opener = gzip.open if source.endswith(".gz") else open
     rows = []
     with opener(source, "rt") as lines:
         for number, line in enumerate(lines, start=1):
             if line.startswith(";"):
-                key, _, value = line[1:].partition(":")
-                if key.strip() == "UnixStartTime":
-                    trace.epoch = int(value)
-                elif key.strip() == "TimeZoneString" and value.strip():
-                    trace.zone = value.strip()
+                _header(line, source, number, trace)
                 continue
             f = line.split()
             if not f:
@@ -71,15 +106,19 @@ def read_swf(path: str | Path, start: str | None = None, end: str | None = None,
             memory = math.ceil(mem_kb * cores / 1024) if mem_kb > 0 else 0
             rows.append((submit, max(run, 0.0), cores, memory, account,
                          f"q{queue}" if queue >= 0 else "burst"))  # fmt: skip
-    lo = parse_instant(start, trace.zone) - trace.epoch if start else -math.inf
-    hi = parse_instant(end, trace.zone) - trace.epoch if end else math.inf
-    rows = sorted(r for r in rows if lo <= r[0] < hi)
-    first = rows[0][0] if rows else 0.0
-    for submit, run, cores, memory, account, partition in rows:
-        trace.submit.append(first + (submit - first) / speedup)
-        trace.run.append(run)
-        trace.cores.append(cores)
-        trace.memory_mb.append(memory)
-        trace.account.append(account)
-        trace.partition.append(partition)
-    return trace
+    return rows
+
+
+def _header(line: str, source: str, number: int, trace: Trace) -> None:
+    key, _, value = line[1:].partition(":")
+    key, value = key.strip(), value.strip()
+    if key == "UnixStartTime":
+        if not value.lstrip("-").isdigit():
+            raise ParseError(source, number, key, value, "epoch seconds")
+        trace.epoch = int(value)
+    elif key == "TimeZoneString" and value:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ParseError(source, number, key, value, "a time zone name") from None
+        trace.zone = value

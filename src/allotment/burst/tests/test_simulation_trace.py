@@ -1,10 +1,13 @@
 """The SWF reader: jobs as the agent groups them, cut by the trace's local time, and a
 malformed line named by file, line and field."""
 
+import gzip
+
 import pytest
 
 from allotment.burst.simulation import read_swf
 from allotment.burst.tests.simulation_helpers import swf_line, write_swf
+from allotment.usage.parsing.common import ParseError
 
 
 def test_the_swf_reader_takes_cores_memory_account_and_partition_as_the_agent_groups(tmp_path):
@@ -36,3 +39,40 @@ def test_a_malformed_trace_line_names_file_line_and_field(tmp_path):
     path = write_swf(tmp_path / "bad.swf.gz", [swf_line(1, 0, 60, 1).replace(" 60 ", " x ")])
     with pytest.raises(ValueError, match=r"bad\.swf\.gz:4: field run time: expected a number"):
         read_swf(path)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("; UnixStartTime: soon", r"t.swf.gz:1: field UnixStartTime: expected epoch seconds"),
+        ("; TimeZoneString: Mars/Olympus", r"t.swf.gz:1: field TimeZoneString: expected a time"),
+    ],
+)
+def test_a_bad_trace_header_names_file_line_and_field(tmp_path, header, message):
+    path = tmp_path / "t.swf.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(header + "\n" + swf_line(1, 0, 10, 1) + "\n")
+    with pytest.raises(ParseError, match=message):
+        read_swf(path)
+
+
+def test_a_file_that_is_no_trace_is_refused_naming_it(tmp_path):
+    path = tmp_path / "t.swf.gz"
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"t.swf.gz: cannot be read as an SWF trace"):
+        read_swf(path)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2010-06-01", "2010-05-01", "--from 2010-06-01 is not before --to 2010-05-01"),
+        ("2010-05-01", "2010-05-01", "is not before"),
+        ("last tuesday", None, "--from: expected an ISO time"),
+        (None, "2010-13-45", "--to: expected an ISO time"),
+    ],
+)
+def test_a_window_that_holds_nothing_or_is_no_time_is_refused(tmp_path, start, end, message):
+    path = write_swf(tmp_path / "t.swf.gz", [swf_line(1, 0, 10, 1)])
+    with pytest.raises(ValueError, match=message):
+        read_swf(path, start, end)
