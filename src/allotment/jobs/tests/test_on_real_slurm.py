@@ -1,6 +1,7 @@
 """Jobs on the real loopback Slurm through its slurmrestd (started by `allot dev slurm up`):
-each runs as the person who submitted it, through the CLI and through the web form, and
-another person can neither see nor cancel it, in the ledger or in Slurm itself.
+each runs as the person who submitted it, through the CLI and through the web form, its
+output is shown to its owner (the portal and the nodes share this host), and another
+person can neither see nor cancel it, in the ledger or in Slurm itself.
 
 Each test syncs the example site's brecca first, so Slurm has the ledger's associations.
 """
@@ -102,11 +103,17 @@ def test_a_job_submitted_through_the_cli_runs_as_its_person(
         f"Submitted job {row.job_id} on brecca as alice, charged to ProjectB.".split()
     )
     assert finished(row.job_id) == ["alice", "COMPLETED"]
-    output = Path(brecca.engine_options["jobs_dir"]) / f"slurm-{row.job_id}.out"
+    output = Path(brecca.engine_options["jobs_dir"]) / f"allot-{row.job_id}.out"
+    assert row.output_path == str(output)
     assert output.read_text() == f"user=alice job={row.job_id}\n"
     assert pwd.getpwuid(output.stat().st_uid).pw_name == "alice"
     code, out, _ = cli(capsys, monkeypatch, "alice", "list", "--json")
     assert code == 0 and f'"job_id": {row.job_id}' in out
+    # What the job printed, for alice; bob is told there is no such job of his.
+    code, out, _ = cli(capsys, monkeypatch, "alice", "output", str(row.job_id))
+    assert (code, out) == (0, f"user=alice job={row.job_id}\n")
+    code, _, err = cli(capsys, monkeypatch, "bob", "output", str(row.job_id))
+    assert (code, err) == (1, f"error: bob has no job {row.job_id} submitted through Allotment.\n")
 
 
 def test_a_job_submitted_through_the_web_form_runs_as_its_person(brecca, example):
@@ -128,6 +135,11 @@ def test_a_job_submitted_through_the_web_form_runs_as_its_person(brecca, example
     assert finished(row.job_id) == ["bob", "COMPLETED"]
     page = browser.get(f"/jobs/brecca/{row.job_id}/")
     assert page.status_code == 200 and b"COMPLETED" in page.content
+    assert "<h2>Output</h2>" in page.content.decode()
+    assert f">user=bob job={row.job_id}\n</pre>" in page.content.decode()
+    alice = Client()
+    alice.force_login(example.people["alice"])
+    assert alice.get(f"/jobs/brecca/{row.job_id}/").status_code == 404
 
 
 def test_bob_cannot_cancel_alices_job_neither_in_allotment_nor_in_slurm(
@@ -210,3 +222,21 @@ def test_refused_with_the_allocation_spent_and_nothing_reaches_slurm(brecca, exa
         services.submit(example.people["bob"], services.Ask(SLEEPER, "ProjectB"))
     assert slurm("squeue", "-h", "-u", "bob", "-o", "%i") == before
     assert not Submission.objects.exists()
+
+
+def test_a_running_job_shows_what_it_printed_so_far_and_its_submit_time(brecca, example):
+    # slurmrestd's view carries the submit time (and requeue count) the id-reuse check
+    # compares with the row's; a running job's output is read while it grows.
+    script = "#!/bin/sh\necho started\nsleep 120\n"
+    ask = services.Ask(script=script, project="ProjectB", minutes=5)
+    alice = example.people["alice"]
+    row = submitted(lambda: services.submit(alice, ask))
+    deadline = time.monotonic() + 30
+    while (found := services.output(alice, row.job_id)).text != "started\n":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.3)
+    shown, view = services.show(alice, row.job_id)
+    assert view is not None and view.restarts == 0
+    assert abs(view.submitted - row.submitted_at.timestamp()) < 5
+    assert services.same_job(shown, view) and shown.state == "RUNNING"
+    services.cancel(alice, row.job_id)

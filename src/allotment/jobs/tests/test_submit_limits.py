@@ -128,6 +128,28 @@ def test_a_submission_holds_its_place_while_slurmrestd_answers(example, fake_slu
     assert (row.state, row.job_id) == ("PENDING", 101)
 
 
+def test_of_two_requests_at_the_edge_only_one_passes(example, fake_slurm, settings,
+                                                    monkeypatch):  # fmt: skip
+    # Both pass the early (unlocked) count; the other then goes all the way through before
+    # this one reserves its place: the count under the lock refuses this one.
+    settings.ALLOTMENT_JOB_SUBMIT_PER_HOUR = 1
+    alice = example.people["alice"]
+    unlocked = services.check_limits
+    other = []
+
+    def racing(person, refresh=False):
+        unlocked(person, refresh)
+        if refresh and not other:
+            other.append(None)
+            other[0] = services.submit(alice, ask())
+
+    monkeypatch.setattr(services, "check_limits", racing)
+    with pytest.raises(services.LimitReached, match=r"^alice has submitted 1 job in the last"):
+        services.submit(alice, ask())
+    assert sent(fake_slurm) == 1
+    assert list(Submission.objects.values_list("pk", "state")) == [(other[0].pk, "PENDING")]
+
+
 def test_a_job_slurm_refuses_leaves_no_row_and_no_place_held(example, fake_slurm):
     def refuse():
         raise rest.RestError("Slurm on brecca refused alice's job: no such partition.", "refused")
