@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -419,7 +420,7 @@ def submit(actor: Person, ask: Ask, as_username: str | None = None, via: str = V
     return row
 
 
-def output_paths(machine: Machine, directory: str):
+def output_paths(machine: Machine, directory: str) -> tuple[str, Callable[[int], str]]:
     """Slurm's standard_output pattern for a job of `machine` (allot-%j.out in
     `directory`), and a function giving the path it resolves to once the id is known."""
     if not directory.startswith("/") or "\\" in directory:
