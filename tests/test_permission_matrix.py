@@ -315,6 +315,7 @@ TARGETS: dict[str, Target] = {
     "api-burst-vms-over-time": Target("api", _api("burst/vms-over-time")),
     "api-jobs-list": Target("api", _api("jobs")),
     "api-jobs-detail-alice": Target("api", lambda: f"/api/jobs/brecca/{_alices_job()}/"),
+    "api-jobs-output-alice": Target("api", lambda: f"/api/jobs/brecca/{_alices_job()}/output/"),
     "api-machines-detail": Target("api", _api("machines", lambda: "brecca")),
     "api-resource-pools-list": Target("api", _api("resource-pools")),
     "api-resource-pools-detail": Target(
@@ -555,6 +556,7 @@ GRID: dict[str, tuple] = {
     "api-burst-vms-over-time":              (401, 200, 403, 403, 403, 403, 403, 403, 401),
     "api-jobs-list":                        (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-jobs-detail-alice":                (401, 404, 404, 404, 200, 404, 404, 404, 401),
+    "api-jobs-output-alice":                (401, 404, 404, 404, 200, 404, 404, 404, 401),
     "api-machines-detail":                  (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-list":              (401, 200, 200, 200, 200, 200, 200, 200, 401),
     "api-resource-pools-detail":            (401, 200, 200, 200, 200, 200, 200, 200, 401),

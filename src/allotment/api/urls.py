@@ -37,6 +37,9 @@ urlpatterns = [
     path("burst/vms-over-time/", burst.VMsOverTimeView.as_view(), name="burst-vms-over-time"),
     path("jobs/", jobs.JobListView.as_view(), name="jobs"),
     path("jobs/<str:machine>/<int:job_id>/", jobs.JobDetailView.as_view(), name="job"),
+    path(
+        "jobs/<str:machine>/<int:job_id>/output/", jobs.JobOutputView.as_view(), name="job-output"
+    ),
     path("usage/report/", views.UsageReportView.as_view(), name="usage-report"),
     path("email-change/", email.EmailChangeView.as_view(), name="email-change"),
     path("email-change/confirm/", email.EmailConfirmView.as_view(), name="email-confirm"),

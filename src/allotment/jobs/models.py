@@ -23,8 +23,8 @@ class Via(models.TextChoices):
 
 # Allotment's own states, beside Slurm's: SENDING while slurmrestd has not answered yet;
 # UNCONFIRMED when it never did (the process stopped mid-call: Slurm may or may not have the
-# job); GONE when Slurm gave the row's id to a later job (so slurmctld no longer holds this
-# one: it ended, and its end is in Slurm's accounting).
+# job); GONE when slurmctld no longer holds the job (it left the owner's list, or Slurm gave
+# its id to a later job): it ended, and its end is in Slurm's accounting, which `show` reads.
 SENDING = "SENDING"
 UNCONFIRMED = "UNCONFIRMED"
 GONE = "GONE"

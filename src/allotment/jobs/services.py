@@ -495,6 +495,25 @@ def _refresh(rows: list[Submission]) -> None:
         except rest.RestError:
             continue
         _note_views(mine, seen)
+        _note_forgotten(mine, {v.job_id for v in seen})
+
+
+def _note_forgotten(rows: list[Submission], held: set[int]) -> None:
+    """slurmctld holds every pending and running job, and shows its owner theirs: a row's job
+    missing from the owner's list has ended (slurmctld forgets a job MinJobAge, 300 s by
+    default, after it ends). It becomes GONE, so it stops counting as unfinished against the
+    person's limit; `show` reads its end from Slurm's accounting. A row recorded only now
+    (within CLOCK_SKEW) is left: slurmctld may not list it yet."""
+    recent = timezone.now() - timedelta(seconds=CLOCK_SKEW)
+    ended = [r.pk for r in rows
+             if r.job_id not in held and not r.finished and r.submitted_at < recent]  # fmt: skip
+    if ended:
+        Submission.objects.filter(pk__in=ended).exclude(state__in=FINISHED).update(
+            state=GONE, state_seen_at=timezone.now()
+        )
+        for row in rows:
+            if row.pk in ended:
+                row.state = GONE
 
 
 def same_job(row: Submission, view: rest.JobView) -> bool:
@@ -509,13 +528,15 @@ def same_job(row: Submission, view: rest.JobView) -> bool:
 
 
 def _note_views(rows: list[Submission], views: list[rest.JobView]) -> None:
-    """Write Slurm's state onto each unfinished row whose job the view is (same_job); a
-    finished row is Slurm's last word on that job and is never written again."""
+    """Write Slurm's state onto each unfinished (or GONE) row whose job the view is
+    (same_job); a finished row is Slurm's last word on that job and is never written
+    again."""
     by_id = {v.job_id: v for v in views}
     now = timezone.now()
     for row in rows:
         view = by_id.get(row.job_id)
-        if view is None or row.finished or not same_job(row, view):
+        # GONE only says the job ended: its end state, once read (show), replaces it.
+        if view is None or (row.finished and row.state != GONE) or not same_job(row, view):
             continue
         if view.state != row.state:
             row.state, row.state_seen_at = view.state, now

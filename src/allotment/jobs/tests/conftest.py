@@ -36,6 +36,7 @@ class FakeSlurm:
         self.state: dict[int, str] = {}
         self.submitted: dict[int, int] = {}
         self.restarts: dict[int, int] = {}
+        self.forgotten: set[int] = set()  # ended MinJobAge ago: only accounting has them
         self.next_id = 100
         self.during_submit = lambda: None  # what happens while slurmrestd is being called
 
@@ -50,7 +51,8 @@ class FakeSlurm:
 
     def jobs(self, user: str) -> list[rest.JobView]:
         self.calls.append(("jobs", user))
-        return [self._view(j) for j, u in self.owner.items() if u == user]
+        return [self._view(j) for j, u in self.owner.items()
+                if u == user and j not in self.forgotten]  # fmt: skip
 
     def job(self, user: str, job_id: int) -> rest.JobView:
         self.calls.append(("job", user, job_id))

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from allotment.api import tokens
 from allotment.integrations.slurm import rest
 from allotment.jobs import services
-from allotment.jobs.models import GONE, Submission
+from allotment.jobs.models import FINISHED, GONE, Submission
 
 from .conftest import SCRIPT, cli
 
@@ -114,3 +114,31 @@ def test_a_view_is_the_rows_job_unless_submitted_later(example, fake_slurm, afte
     other = rest.JobView(102, "j", "alice", "projectb", "", "RUNNING", "", 1, 60, None,
                          None, None, None)  # fmt: skip
     assert services.same_job(row, other) is False
+
+
+def test_a_job_slurmctld_forgot_stops_counting_as_unfinished_and_show_reads_its_end(
+    example, fake_slurm
+):
+    alice = example.people["alice"]
+    row = submit(alice)
+    # Submitted an hour ago, by both clocks.
+    Submission.objects.filter(pk=row.pk).update(submitted_at=row.submitted_at - timedelta(hours=1))
+    fake_slurm.submitted[101] -= 3600
+    # It ran and ended while nobody looked; slurmctld forgot it, accounting keeps it.
+    fake_slurm.state[101] = "COMPLETED"
+    fake_slurm.forgotten.add(101)
+    services.submissions(alice)
+    assert Submission.objects.get(pk=row.pk).state == GONE
+    assert not Submission.objects.filter(person=alice).exclude(state__in=FINISHED).exists()
+    shown, view = services.show(alice, 101)
+    assert (shown.state, view.state) == ("COMPLETED", "COMPLETED")
+
+
+def test_a_job_recorded_just_now_is_not_taken_for_ended_before_slurmctld_lists_it(
+    example, fake_slurm
+):
+    alice = example.people["alice"]
+    row = submit(alice)
+    fake_slurm.forgotten.add(101)  # not listed yet
+    services.submissions(alice)
+    assert Submission.objects.get(pk=row.pk).state == "PENDING"
