@@ -323,6 +323,10 @@ BURST_TAG = os.environ.get("ALLOTMENT_BURST_TAG", "allotment")
 BURST_DECIDE_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_DECIDE_INTERVAL", "10"))
 BURST_VM_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_VM_INTERVAL", "3"))
 BURST_CLOUDS_INTERVAL = float(os.environ.get("ALLOTMENT_BURST_CLOUDS_INTERVAL", "30"))
+# Jobs one person may submit through Allotment in an hour, and have unfinished at once
+# (jobs.services; 0 per hour closes submission).
+ALLOTMENT_JOB_SUBMIT_PER_HOUR = _env_int("ALLOTMENT_JOB_SUBMIT_PER_HOUR", 200, 0, 10**6)
+ALLOTMENT_JOB_UNFINISHED_MAX = _env_int("ALLOTMENT_JOB_UNFINISHED_MAX", 1000, 1, 10**7)
 
 # Unix ids handed out for new groups and accounts.
 ALLOTMENT_GID_RANGE = (
