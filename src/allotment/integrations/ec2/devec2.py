@@ -3,7 +3,7 @@
 `moto_server` (moto[server], installed in the project's virtualenv beside this Python) on
 127.0.0.1:5055, started in a session of its own and recorded with its pid and start time
 under the run directory ($ALLOTMENT_EC2_DIR, else <var>/ec2), so `down` stops it and nothing
-else (devprocs). It is told to check instance types and AMIs as EC2 does (an unknown one is
+else (devrun). It is told to check instance types and AMIs as EC2 does (an unknown one is
 an error, not a made-up instance) and to load none of its sample AMIs. Its state lives in
 its memory: every start begins empty, and `up` seeds what the example site needs, once:
 
@@ -26,16 +26,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
 from allotment.burst.local import DEFAULT_IMAGE, DEFAULT_IMAGE_DATA, image_checksum
-from allotment.integrations.openstack import devprocs
-from allotment.integrations.openstack.devprocs import running
-from allotment.integrations.slurm.devcluster import port_holders, port_taken
+from allotment.integrations import devrun
+from allotment.integrations.devrun import Log, running
 
 HOST = "127.0.0.1"
 PORT = 5055
@@ -57,30 +53,13 @@ MOTO_ENV = {
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
-Log = Callable[[str], object]
-
 
 class Ec2DevError(RuntimeError):
     """The local EC2 could not be brought to the asked state; the message says why."""
 
 
 @dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def pids(self) -> Path:
-        return self.root / "run" / "pids.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "run" / "lock"
-
-    @property
-    def users(self) -> Path:
-        """Held shared by each test session using this server (integrations.ec2.testing)."""
-        return self.root / "run" / "users.lock"
-
+class Layout(devrun.RunDir):
     @property
     def log(self) -> Path:
         return self.root / "log" / "moto.log"
@@ -91,8 +70,7 @@ class Layout:
 
 
 def layout() -> Layout:
-    configured = os.environ.get("ALLOTMENT_EC2_DIR")
-    return Layout(Path(configured) if configured else Path(settings.VAR_DIR) / "ec2")
+    return Layout(devrun.run_root("ALLOTMENT_EC2_DIR", "ec2"))
 
 
 def endpoint() -> str:
@@ -137,9 +115,9 @@ def write_credentials(where: Layout) -> None:
 def check_port() -> None:
     """Refuse, naming who holds it, when the port is taken by something not ours: moto's
     server would exit at once, or worse, `up` would take another program for it."""
-    if not port_taken(PORT):
+    held = devrun.taken_by(PORT)
+    if not held:
         return
-    held = ", ".join(port_holders(PORT)) or "a process this user cannot see (`ss -ltnp`)"
     raise Ec2DevError(
         f"The local EC2 cannot start: port {PORT} on {HOST}, needed by moto_server, is taken "
         f"by {held}.\nStop it (an earlier server whose records were lost shows as "
@@ -157,10 +135,10 @@ def up(*, fresh: bool = False, log: Log = print) -> str:
 def start(*, fresh: bool = False, log: Log = print) -> bool:
     """`up`, saying whether this call started the server (False: ours was running)."""
     where = layout()
-    with devprocs.locked(where.lock):
+    with devrun.locked(where.lock):
         if fresh:
             _stop(where, log)
-        entry = devprocs.load(where.pids).get(NAME)
+        entry = devrun.load(where.pids).get(NAME)
         started = not running(entry)
         if started:
             _launch(where, log)
@@ -181,29 +159,29 @@ def _launch(where: Layout, log: Log) -> None:
     where.log.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     began = time.monotonic()
-    entry = devprocs.launch(
+    entry = devrun.launch(
         [str(program()), "-H", HOST, "-p", str(PORT)], {**env, **MOTO_ENV}, where.root, where.log
     )
     if entry is None:
-        raise Ec2DevError(f"moto_server ended as soon as it started:\n{devprocs.tail(where.log)}")
-    devprocs.save(where.pids, {NAME: entry})
+        raise Ec2DevError(f"moto_server ended as soon as it started:\n{devrun.tail(where.log)}")
+    devrun.save(where.pids, {NAME: entry})
     _wait(where)
     log(f"moto's server is up at {endpoint()} in {time.monotonic() - began:.1f} s "
         f"(log {where.log})")  # fmt: skip
 
 
 def _wait(where: Layout) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if answers(timeout=1):
-            return
-        entry = devprocs.load(where.pids).get(NAME)
-        if not running(entry):
-            raise Ec2DevError(f"moto_server exited while starting; its log ends:\n"
-                              f"{devprocs.tail(where.log)}")  # fmt: skip
-        time.sleep(0.1)
-    raise Ec2DevError(f"moto_server did not answer at {endpoint()} within {START_TIMEOUT} s "
-                      f"(log {where.log}).")  # fmt: skip
+    def exited() -> Ec2DevError | None:
+        if running(devrun.load(where.pids).get(NAME)):
+            return None
+        return Ec2DevError(f"moto_server exited while starting; its log ends:\n"
+                           f"{devrun.tail(where.log)}")  # fmt: skip
+
+    def timed_out() -> Ec2DevError:
+        return Ec2DevError(f"moto_server did not answer at {endpoint()} within {START_TIMEOUT} s "
+                           f"(log {where.log}).")  # fmt: skip
+
+    devrun.wait_until(lambda: answers(timeout=1), START_TIMEOUT, exited, timed_out)
 
 
 def seed(where: Layout | None = None) -> str:
@@ -229,13 +207,13 @@ def seed(where: Layout | None = None) -> str:
 def down(*, log: Log = print) -> bool:
     """Stop the server `up` started, and nothing else; True if it was running."""
     where = layout()
-    with devprocs.locked(where.lock):
+    with devrun.locked(where.lock):
         return _stop(where, log)
 
 
 def _stop(where: Layout, log: Log) -> bool:
-    stopped = devprocs.stop(devprocs.load(where.pids), STOP_TIMEOUT, log)
-    devprocs.save(where.pids, {})
+    stopped = devrun.stop(devrun.load(where.pids), STOP_TIMEOUT, log)
+    devrun.save(where.pids, {})
     if stopped:
         log("stopped moto's server (its instances and images are gone with it)")
     return bool(stopped)
@@ -243,7 +221,7 @@ def _stop(where: Layout, log: Log) -> bool:
 
 def status() -> dict:
     where = layout()
-    entry = devprocs.load(where.pids).get(NAME) or {}
+    entry = devrun.load(where.pids).get(NAME) or {}
     is_up = running(entry) and answers()
     return {
         "up": is_up,

@@ -5,30 +5,26 @@ One all-in-one `ironic` process (API and conductor, fake hardware, no auth, SQLi
 configuration, database and logs under the run directory ($ALLOTMENT_IRONIC_DIR, else
 <var>/ironic). `ironic` is a master process that forks one worker which serves the API: both
 are recorded with their pid and start time, and `down` stops those and nothing else (a pid
-since reused by another program is never signalled). Settings follow the measured ones in
-shared/notes/ironic-standalone.md.
+since reused by another program is never signalled; integrations.devrun keeps the records).
+Settings follow the measured ones in shared/notes/ironic-standalone.md.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
-from allotment.integrations.slurm.devcluster import alive, port_holders, port_taken
+from allotment.integrations import devrun
+from allotment.integrations.devrun import alive, running
+from allotment.integrations.devrun import port_taken as port_taken  # the tests probe with it
 
 HOST = "127.0.0.1"
 PORT = 6385
@@ -39,9 +35,6 @@ START_TIMEOUT = 90  # s: healthy about 2.5 s after launch on an idle machine
 STOP_TIMEOUT = 20  # s: a graceful stop of master and worker takes 3-4 s
 MASTER, WORKER = "ironic", "ironic-worker"
 VERSION_HEADER = "X-OpenStack-Ironic-API-Version"
-
-# Our processes started in this interpreter, kept so that `down` can reap them (no zombie).
-_children: dict[int, subprocess.Popen] = {}
 
 
 class IronicError(RuntimeError):
@@ -57,21 +50,8 @@ def endpoint() -> str:
 
 
 @dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def venv(self) -> Path:
-        return self.root / "venv"
-
-    @property
-    def stamp(self) -> Path:
-        """Written last by the install, holding the requirement installed: a virtualenv
-        without it (an install interrupted) or for another release is made again."""
-        return self.venv / ".allotment-installed"
-
-    def bin(self, program: str) -> Path:
-        return self.venv / "bin" / program
+class Layout(devrun.VenvRunDir):
+    stamp = devrun.VenvRunDir.installed_stamp  # the name this module and its tests use
 
     @property
     def conf(self) -> Path:
@@ -86,46 +66,14 @@ class Layout:
         """The release whose schema the database has (`wipe` removes it with the database)."""
         return self.root / "ironic.db.schema"
 
-    @property
-    def log(self) -> Path:
-        return self.root / "log"
-
-    @property
-    def pids(self) -> Path:
-        return self.root / "run" / "pids.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "run" / "lock"
-
-    @property
-    def users(self) -> Path:
-        """Held shared by each test session using this Ironic (integrations.ironic.testing)."""
-        return self.root / "run" / "users.lock"
-
 
 def layout() -> Layout:
-    configured = os.environ.get("ALLOTMENT_IRONIC_DIR")
-    return Layout(Path(configured) if configured else Path(settings.VAR_DIR) / "ironic")
+    return Layout(devrun.run_root("ALLOTMENT_IRONIC_DIR", "ironic"))
 
 
 def installed() -> bool:
     where = layout()
     return _read(where.stamp) == REQUIREMENT and where.bin("ironic").exists()
-
-
-@contextmanager
-def locked(where: Layout) -> Iterator[None]:
-    """One `up`, `down` or install at a time per run directory, across processes: two test
-    sessions starting together would otherwise both start Ironic, or one record over the
-    other's pids."""
-    where.lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(where.lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def install(log=print) -> None:
@@ -227,69 +175,28 @@ deploy_delay = 0
 # --- processes ------------------------------------------------------------------------
 
 
-def _started_at(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22):
-    with the pid, it names one process for the machine's uptime, so a pid reused by another
-    program is never taken for ours."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 def record(pid: int) -> dict[str, int]:
-    started = _started_at(pid)
-    if started is None:
+    """Ironic's process `pid` with its start time (devrun), which must still be running."""
+    entry = devrun.record(pid)
+    if entry is None:
         raise IronicError(f"Ironic's process {pid} ended as soon as it started.")
-    return {"pid": pid, "start": started}
-
-
-def running(entry: dict | None) -> bool:
-    """The recorded process is alive and is the very one recorded (same start time)."""
-    if not entry or not entry.get("pid"):
-        return False
-    pid = int(entry["pid"])
-    return alive(pid) and _started_at(pid) == entry.get("start")
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(proc.name))
-    return found
+    return entry
 
 
 def _load_pids(where: Layout) -> dict[str, dict]:
-    try:
-        return json.loads(where.pids.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return devrun.load(where.pids)
 
 
 def _save_pids(where: Layout, pids: dict[str, dict]) -> None:
-    where.pids.parent.mkdir(parents=True, exist_ok=True)
-    where.pids.write_text(json.dumps(pids, indent=1))
+    devrun.save(where.pids, pids)
 
 
 def check_port() -> None:
     """Refuse, naming who holds it, when the API's port is taken by something not ours:
     else Ironic fails to listen and `up` only sees it never answer."""
-    if not port_taken(PORT):
+    held = devrun.taken_by(PORT, "a process this user cannot see (run as root, or `ss -ltnp`)")
+    if not held:
         return
-    holders = port_holders(PORT)
-    held = (
-        ", ".join(holders)
-        if holders
-        else "a process this user cannot see (run as root, or `ss -ltnp`)"
-    )
     raise IronicError(
         f"The local Ironic cannot start: port {PORT} on {HOST}, needed by the Ironic API, "
         f"is taken by {held}.\nStop it (an earlier Ironic whose records were lost shows as "
@@ -304,13 +211,6 @@ def answers(timeout: float = 2) -> bool:
             return reply.status == 200 and json.load(reply).get("name") == "OpenStack Ironic API"
     except (OSError, urllib.error.URLError, ValueError, AttributeError):
         return False
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def _schema(where: Layout) -> None:
@@ -331,7 +231,7 @@ def _schema(where: Layout) -> None:
     if done.returncode != 0:
         if action == "create_schema":
             where.db.unlink(missing_ok=True)  # half made: the next try starts it again
-        detail = _tail(where.log / "ironic-dbsync.log") or done.stderr.strip()
+        detail = devrun.tail(where.log / "ironic-dbsync.log", 15) or done.stderr.strip()
         raise IronicError(f"ironic-dbsync {action} exited {done.returncode}:\n{detail}")
     where.schema_stamp.write_text(REQUIREMENT + "\n")
 
@@ -353,7 +253,7 @@ def up(*, fresh: bool = False, log=print) -> str:
 def start(*, fresh: bool = False, log=print) -> bool:
     """`up`, saying whether this call started Ironic (False: ours was running already)."""
     where = layout()
-    with locked(where):
+    with devrun.locked(where.lock):
         install(log=log)
         if fresh:
             _down(where, log)
@@ -363,22 +263,19 @@ def start(*, fresh: bool = False, log=print) -> bool:
             _wait_healthy(where, pids[MASTER]["pid"])
             return False
         if running(pids.get(WORKER)):  # a worker orphaned by a SIGKILLed master holds the port
-            _terminate(WORKER, pids[WORKER]["pid"], log)
+            devrun.terminate(WORKER, pids[WORKER]["pid"], STOP_TIMEOUT, log)
         check_port()
         write_config(where)
         _schema(where)
         began = time.monotonic()
-        with open(where.log / "ironic.stdout", "ab") as out:
-            child = subprocess.Popen(
-                [str(where.bin("ironic")), "--config-file", str(where.conf)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=where.root,
-                env=_clean_env(), start_new_session=True,
-            )  # fmt: skip
-        _children[child.pid] = child
-        pids = {MASTER: record(child.pid)}
+        master = devrun.spawn(
+            [str(where.bin("ironic")), "--config-file", str(where.conf)],
+            _clean_env(), where.root, where.log / "ironic.stdout",
+        )  # fmt: skip
+        pids = {MASTER: record(master)}
         _save_pids(where, pids)
-        _wait_healthy(where, child.pid)
-        for pid in _children_of(child.pid):
+        _wait_healthy(where, master)
+        for pid in devrun.children_of(master):
             pids[WORKER] = record(pid)
         _save_pids(where, pids)
     log(f"Ironic is up at {endpoint()} in {time.monotonic() - began:.1f} s (logs in {where.log})")
@@ -386,44 +283,16 @@ def start(*, fresh: bool = False, log=print) -> bool:
 
 
 def _wait_healthy(where: Layout, master: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if answers(timeout=1):
-            return
-        if not alive(master):
-            break
-        time.sleep(0.1)
-    why = "exited" if not alive(master) else f"did not answer within {START_TIMEOUT} s"
-    detail = _tail(where.log / "ironic.log") or _tail(where.log / "ironic.stdout")
-    raise IronicError(f"Ironic (pid {master}) {why} at {endpoint()}; its log ends:\n{detail}")
+    def failed() -> IronicError:
+        why = "exited" if not alive(master) else f"did not answer within {START_TIMEOUT} s"
+        log = where.log
+        detail = devrun.tail(log / "ironic.log", 15) or devrun.tail(log / "ironic.stdout", 15)
+        return IronicError(f"Ironic (pid {master}) {why} at {endpoint()}; its log ends:\n{detail}")
 
-
-def _terminate(name: str, pid: int, log) -> None:
-    """SIGTERM, and SIGKILL if it has not ended within STOP_TIMEOUT."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    _wait_gone([pid])
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        log(f"killed {name} (pid {pid}): it did not stop within {STOP_TIMEOUT} s")
-        _wait_gone([pid], timeout=5)
-    _reap(pid)
-
-
-def _wait_gone(pids: list[int], timeout: float = STOP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        for p in pids:
-            _reap(p)
-        time.sleep(0.05)
-
-
-def _reap(pid: int) -> None:
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        del _children[pid]
+    devrun.wait_until(
+        lambda: answers(timeout=1), START_TIMEOUT,
+        exited=lambda: None if alive(master) else failed(), timed_out=failed,
+    )  # fmt: skip
 
 
 def down(*, log=print) -> bool:
@@ -432,7 +301,7 @@ def down(*, log=print) -> bool:
     alone would orphan it, still holding the port); SIGKILL what outlives STOP_TIMEOUT.
     True if something of ours was stopped."""
     where = layout()
-    with locked(where):
+    with devrun.locked(where.lock):
         return _down(where, log)
 
 
@@ -440,18 +309,18 @@ def _down(where: Layout, log) -> bool:
     pids = _load_pids(where)
     ours = {name: int(e["pid"]) for name, e in pids.items() if running(e)}
     if MASTER in ours:  # the worker it forked since (recorded or not) is stopped with it
-        ours.update({f"{WORKER}-{p}": p for p in _children_of(ours[MASTER])})
+        ours.update({f"{WORKER}-{p}": p for p in devrun.children_of(ours[MASTER])})
     if not ours:
         _save_pids(where, {})
         return False
     master = ours.get(MASTER)
     if master:
-        _terminate(MASTER, master, log)
+        devrun.terminate(MASTER, master, STOP_TIMEOUT, log)
     # What the master left (a worker orphaned by an earlier SIGKILL, or one it did not
     # wait for) is stopped on its own, by its recorded pid.
     for name, pid in ours.items():
         if pid != master and alive(pid):
-            _terminate(name, pid, log)
+            devrun.terminate(name, pid, STOP_TIMEOUT, log)
     _save_pids(where, {})
     log(f"stopped Ironic (pids {', '.join(str(p) for p in sorted(set(ours.values())))})")
     return True
@@ -460,7 +329,7 @@ def _down(where: Layout, log) -> bool:
 def wipe(*, log=print) -> None:
     """Stop Ironic and forget its nodes and logs; the virtualenv stays."""
     where = layout()
-    with locked(where):
+    with devrun.locked(where.lock):
         _down(where, log)
         _forget(where)
 

@@ -36,11 +36,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from django.conf import settings
-
-from allotment.integrations.openstack import devconfig, devprocs
-from allotment.integrations.openstack.devprocs import running
-from allotment.integrations.slurm.devcluster import port_holders, port_taken
+from allotment.integrations import devrun
+from allotment.integrations.devrun import running
+from allotment.integrations.openstack import devconfig
 
 CLOUD = "tango"
 BURST_CLOUD = f"{CLOUD}-burst"  # the burst project's clouds.yaml entry (offer_burst)
@@ -86,21 +84,7 @@ class CloudInstallError(CloudError):
 
 
 @dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def venv(self) -> Path:
-        return self.root / "venv"
-
-    def bin(self, program: str) -> Path:
-        return self.venv / "bin" / program
-
-    @property
-    def installed_stamp(self) -> Path:
-        """Written last by the install, with the requirements installed."""
-        return self.venv / ".allotment-installed"
-
+class Layout(devrun.VenvRunDir):
     @property
     def init_stamp(self) -> Path:
         """Written last by `init`, with the token also stored in the cloud's own database:
@@ -113,16 +97,8 @@ class Layout:
         return self.root / "etc"
 
     @property
-    def log(self) -> Path:
-        return self.root / "log"
-
-    @property
     def launchers(self) -> Path:
         return self.root / "bin"
-
-    @property
-    def pids(self) -> Path:
-        return self.root / "run" / "pids.json"
 
     @property
     def clouds_yaml(self) -> Path:
@@ -133,8 +109,7 @@ class Layout:
 
 
 def layout() -> Layout:
-    configured = os.environ.get("ALLOTMENT_OPENSTACK_DIR")
-    return Layout(Path(configured) if configured else Path(settings.VAR_DIR) / "openstack")
+    return Layout(devrun.run_root("ALLOTMENT_OPENSTACK_DIR", "openstack"))
 
 
 # --- install ----------------------------------------------------------------------------
@@ -363,21 +338,21 @@ def _locked(where: Layout):
     """One starter or stopper at a time, across threads and processes (the agent starts and
     stops computes while a test or the CLI may run `up`): a second nova-compute for one host
     would consume from the same queues as the first."""
-    return devprocs.locked(where.root / "run" / "lock")
+    return devrun.locked(where.lock)
 
 
 def _load_pids(where: Layout) -> dict[str, dict]:
-    return devprocs.load(where.pids)
+    return devrun.load(where.pids)
 
 
 def _save_pids(where: Layout, pids: dict[str, dict]) -> None:
-    devprocs.save(where.pids, pids)
+    devrun.save(where.pids, pids)
 
 
 def _start(where: Layout, name: str) -> None:
     """Launch one component and record it (the caller holds the lock)."""
     argv, extra = _command(where, name)
-    entry = devprocs.launch(argv, _clean_env(extra), where.root, where.log / f"{name}.stdout")
+    entry = devrun.launch(argv, _clean_env(extra), where.root, where.log / f"{name}.stdout")
     if entry is None:
         raise CloudError(f"The local cloud's {name} ended as soon as it started; see {where.log}.")
     pids = _load_pids(where)
@@ -388,7 +363,7 @@ def _start(where: Layout, name: str) -> None:
 def _stop(where: Layout, names: list[str], log: Callable[[str], object]) -> list[str]:
     """Stop the named components that are ours, in parallel, and forget their records."""
     pids = _load_pids(where)
-    stopped = devprocs.stop({n: pids[n] for n in names if n in pids}, STOP_TIMEOUT, log)
+    stopped = devrun.stop({n: pids[n] for n in names if n in pids}, STOP_TIMEOUT, log)
     pids = _load_pids(where)
     for name in names:
         pids.pop(name, None)
@@ -418,19 +393,21 @@ def _wait(
     where: Layout, check: Callable[[], bool], what: str, names: list[str], timeout: float
 ) -> None:
     """Wait for `check`; fail at once, with its log, when one of `names` has exited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
+
+    def exited() -> CloudError | None:
         pids = _load_pids(where)
         for name in names:
             if not running(pids.get(name)):
                 log = where.log / f"{name}.log"
-                detail = devprocs.tail(log) or devprocs.tail(where.log / f"{name}.stdout")
-                raise CloudError(f"The local cloud's {name} exited while starting; it says:\n"
-                                 f"{detail}\n(logs in {where.log})")  # fmt: skip
-        time.sleep(0.1)
-    raise CloudError(f"The local cloud: {what} within {timeout:.0f} s (logs in {where.log}).")
+                detail = devrun.tail(log) or devrun.tail(where.log / f"{name}.stdout")
+                return CloudError(f"The local cloud's {name} exited while starting; it says:\n"
+                                  f"{detail}\n(logs in {where.log})")  # fmt: skip
+        return None
+
+    def timed_out() -> CloudError:
+        return CloudError(f"The local cloud: {what} within {timeout:.0f} s (logs in {where.log}).")
+
+    devrun.wait_until(check, timeout, exited, timed_out)
 
 
 def _computes_ready(hosts: list[str], since: str) -> bool:
@@ -461,11 +438,9 @@ def check_ports(names: list[str]) -> None:
     lines = []
     for name in names:
         port = devconfig.PORTS.get(name)
-        if port is None or not port_taken(port):
-            continue
-        holders = port_holders(port) or ["a process this user cannot see (`ss -ltnp`)"]
-        lines.append(f"  port {port} on 127.0.0.1, needed by {name}, is taken by "
-                     + ", ".join(holders))  # fmt: skip
+        held = devrun.taken_by(port) if port is not None else ""
+        if held:
+            lines.append(f"  port {port} on 127.0.0.1, needed by {name}, is taken by {held}")
     if lines:
         raise CloudError(
             "The local cloud cannot start:\n" + "\n".join(lines) + "\nStop what holds them (an "
@@ -822,7 +797,7 @@ def stop_compute(host: str, *, wait: bool = True) -> None:
         pids = _load_pids(where)
         entry = pids.get(name)
         if not running(entry):
-            if entry and not devprocs.group(int(entry["pid"])):
+            if entry and not devrun.group(int(entry["pid"])):
                 pids.pop(name)
                 _save_pids(where, pids)
             return
@@ -833,8 +808,8 @@ def stop_compute(host: str, *, wait: bool = True) -> None:
             entry["stopping"] = time.time()
             _save_pids(where, pids)
         elif time.time() - asked > STOP_TIMEOUT:
-            devprocs.signal_group(pid, signal.SIGKILL)
-    devprocs.reap()
+            devrun.signal_group(pid, signal.SIGKILL)
+    devrun.reap()
 
 
 def compute_running(host: str) -> bool:
