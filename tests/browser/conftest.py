@@ -91,3 +91,53 @@ def _close_live_server_connections(django_db_setup, django_db_blocker):
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
     connection.close()
+
+
+# -- shared by the administrators' pages' tests ------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def console_errors(page) -> list[str]:
+    """The page's console errors and uncaught exceptions, gathered as the test browses.
+
+    Only for pages expected to load cleanly: a 403 or 404 is itself a console error. The
+    one 404 every page gets is left out: Chromium asks for /favicon.ico, which the portal
+    does not serve (base.html names no icon).
+    """
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        url = message.location.get("url", "")
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            errors.append(f"console: {message.text} ({url})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    return errors
+
+
+@pytest.fixture
+def sign_in(page):
+    """sign_in(username) through the sign-in form, as a person would: "admin" is the site
+    administrator (created on first use), any other name one of the example site's people.
+    Only the person signing in gets the test password (hashing one is slow on purpose)."""
+    from allotment.demo import site
+    from allotment.people.models import Person
+
+    def signed_in(username: str) -> None:
+        if username == "admin":
+            site.ensure_admin("admin", PASSWORD)
+        else:
+            person = Person.objects.get(username=username)
+            person.set_password(PASSWORD)
+            person.save(update_fields=["password"])
+        page.context.clear_cookies()
+        page.goto("/sign-in/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button[type=submit]")
+        page.wait_for_url(lambda url: "/sign-in/" not in url)
+
+    return signed_in
