@@ -142,6 +142,9 @@ class CloudChangeSerializer(serializers.Serializer):
                                                 required=False, help_text="Seconds.")  # fmt: skip
     idle_keep = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False,
                                          help_text="Seconds.")  # fmt: skip
+    single_use = serializers.BooleanField(
+        required=False, help_text="A VM runs only the jobs it first takes, then is deleted."
+    )
     images = serializers.ListField(child=serializers.CharField(max_length=200), max_length=200,
                                    required=False)  # fmt: skip
     default_image = serializers.CharField(max_length=200, allow_blank=True, required=False)

@@ -26,7 +26,7 @@ from .models import Cloud, Driver
 SETTINGS = (
     "enabled", "priority", "price_per_core_hour", "tags", "default_image", "images",
     "max_instances", "max_cores", "max_ram_mb", "max_starting", "max_boots_per_cycle",
-    "idle_headroom", "boot_timeout", "register_timeout", "idle_keep",
+    "idle_headroom", "boot_timeout", "register_timeout", "idle_keep", "single_use",
 )  # fmt: skip
 COUNTS = ("priority", "max_starting", "max_boots_per_cycle", "idle_headroom", "idle_keep")
 CAPS = ("max_instances", "max_cores", "max_ram_mb")  # None: no limit of the site's
@@ -128,8 +128,9 @@ def _check_settings(name: str, fields: dict[str, Any]) -> dict[str, list[str]]:
                 fields[field] = [v.strip() for v in fields[field]]
     if "default_image" in fields and not isinstance(fields["default_image"], str):
         refuse("default_image", "must be an image name")
-    if "enabled" in fields and not isinstance(fields["enabled"], bool):
-        refuse("enabled", "must be true or false")
+    for flag in ("enabled", "single_use"):
+        if flag in fields and not isinstance(fields[flag], bool):
+            refuse(flag, "must be true or false")
     return errors
 
 

@@ -67,12 +67,15 @@ def starved_of_room(refusals) -> bool:
 
 
 def retire_reason(*, asked: bool, cloud: str, enabled: bool, idle_too_long: bool,
-                  idle_keep_s: float) -> str:  # fmt: skip
-    """Why a registered VM is to be retired now ("" : it is kept)."""
+                  idle_keep_s: float, single_use_served: bool = False) -> str:  # fmt: skip
+    """Why a registered VM is to be retired now ("" : it is kept). `single_use_served`: the
+    VM, on a cloud whose VMs are single use, has taken work; it gets no more."""
     if asked:
         return "an operator asked"
     if not enabled:
         return f"cloud {cloud} is disabled"
+    if single_use_served:
+        return f"single use on cloud {cloud}: it took its jobs"
     if idle_too_long:
         return f"idle for {idle_keep_s} s"
     return ""

@@ -89,6 +89,11 @@ class Cloud(LedgerModel):
     idle_keep = models.PositiveIntegerField(
         default=600, help_text="Seconds an idle VM is kept before it is retired."
     )
+    single_use = models.BooleanField(
+        default=False,
+        help_text="A VM runs the jobs it takes when it first gets work, then is drained and "
+        "deleted: a fresh VM for the next ones, never one a job has used.",
+    )
 
     class Meta:
         ordering = ["priority", "machine__name"]

@@ -177,7 +177,9 @@ def on_running(vm: VM) -> str:
     busy = _busy(vm)
     if busy and vm.state == "idle":
         fsm.move(vm, VMStates.took_work, changes={"idle_since": None})
-        return "busy"
+        if not cloud.single_use:
+            return "busy"
+        # single use: drained at once, so no later job lands on it (below)
     if not busy and vm.state == "busy":
         fsm.move(vm, VMStates.went_idle, changes={"idle_since": now})
         return "idle"
@@ -187,6 +189,7 @@ def on_running(vm: VM) -> str:
         enabled=cloud.enabled,
         idle_too_long=vm.state == "idle" and _idle_too_long(vm, now),
         idle_keep_s=cloud.idle_keep,
+        single_use_served=cloud.single_use and vm.state == "busy",
     )
     if why:
         inventory_drivers.service(vm.batch).drain(vm.name, f"{RETIRE_REASON} ({why})")

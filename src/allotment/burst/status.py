@@ -120,6 +120,7 @@ def _cloud_row(cloud: Cloud, view, ours: dict, active: set[str]) -> dict:
             "max_boots_per_cycle": cloud.max_boots_per_cycle,
             "idle_headroom": cloud.idle_headroom,
             "idle_keep": cloud.idle_keep,
+            "single_use": cloud.single_use,
             "boot_timeout": cloud.boot_timeout,
             "register_timeout": cloud.register_timeout,
         },

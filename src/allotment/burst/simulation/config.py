@@ -97,6 +97,7 @@ class SimCloud:
     boot_timeout: int = 900
     register_timeout: int = 900
     enabled: bool = True
+    single_use: bool = False
     boot_time: Dist = Dist("fixed", 60.0)
     registration_time: Dist = Dist("fixed", 30.0)
 
@@ -133,7 +134,7 @@ def load_config(path: str | Path) -> Config:
 
 CLOUD_KEYS = frozenset({"name", "flavors", "quota", "price_per_core_hour", "tags",
                         "default_image", "images", "boot_time", "registration_time",
-                        *SETTINGS})  # fmt: skip
+                        "single_use", *SETTINGS})  # fmt: skip
 TOP_KEYS = frozenset({"clouds", "cycle_s", "seed", "budgets"})
 FLAVOR_KEYS = frozenset({"name", "cores", "ram_mb"})
 
@@ -224,6 +225,9 @@ def parse_config(data, source: str = "clouds.yaml") -> Config:
             if key in c:
                 settings[key] = _int(c[key], f"{where}: {key}", none=key in NULLABLE)
         image = str(c.get("default_image") or DEFAULT_IMAGE)
+        single_use = c.get("single_use", False)
+        if not isinstance(single_use, bool):
+            raise ConfigError(f"{where}: single_use: expected true or false, got {single_use!r}")
         price = _amount(c.get("price_per_core_hour", 0), f"{where}: price_per_core_hour",
                         "a price ≥ 0")  # fmt: skip
         clouds.append(
@@ -234,6 +238,7 @@ def parse_config(data, source: str = "clouds.yaml") -> Config:
                 price_per_core_hour=price,
                 tags=_names(c.get("tags"), f"{where}: tags"),
                 default_image=image,
+                single_use=single_use,
                 images=frozenset([image, *_names(c.get("images"), f"{where}: images")]),
                 boot_time=Dist.parse(c.get("boot_time", 60), f"{where}: boot_time"),
                 registration_time=Dist.parse(

@@ -30,9 +30,9 @@ from .trace import Trace
 
 
 class SimVM:
-    __slots__ = ("account", "cloud", "cores", "flavor", "free_cores", "free_ram", "group",
-                 "idle_since", "image", "jobs", "name", "ram_mb", "requested_at", "seq",
-                 "state", "used")  # fmt: skip
+    __slots__ = ("account", "closed", "cloud", "cores", "flavor", "free_cores", "free_ram",
+                 "group", "idle_since", "image", "jobs", "name", "ram_mb", "requested_at",
+                 "seq", "state", "used")  # fmt: skip
 
     def __init__(self, seq: int, cloud: str, boot: demand.Boot, at: float):
         self.seq, self.cloud, self.name = seq, cloud, f"{cloud}-vm{seq}"
@@ -41,6 +41,7 @@ class SimVM:
         self.free_cores, self.free_ram = boot.cores, boot.ram_mb
         self.state, self.requested_at, self.idle_since = "booting", at, None
         self.jobs = 0
+        self.closed = False  # single use: it took its jobs, it takes no more
         self.used: Counter = Counter()  # account -> core-seconds of its jobs here
 
 
@@ -183,6 +184,11 @@ class Simulator:
         self.running += 1
         self.stats.job_started(self.now, self.now - t.submit[j], run * cores)
         self._push(self.now + run, JOB_END, vm, j)
+        if not vm.closed and self.clouds[vm.cloud].single_use:
+            # The agent drains it as it sees it busy; the jobs placed on it at this same
+            # instant (a fill) still start, as Slurm places them together.
+            vm.closed = True
+            self._unindex(vm)
 
     def _job_end(self, vm: SimVM, j: int) -> None:
         t = self.trace
@@ -193,13 +199,21 @@ class Simulator:
         vm.free_cores += t.cores[j]
         vm.free_ram += t.memory_mb[j]
         vm.jobs -= 1
+        if vm.closed:
+            if vm.jobs == 0:
+                cloud = self.clouds[vm.cloud]
+                self._end(vm, lifecycle.retire_reason(asked=False, cloud=cloud.name,
+                                                      enabled=True, idle_too_long=False,
+                                                      idle_keep_s=cloud.idle_keep,
+                                                      single_use_served=True))  # fmt: skip
+            return
         self._index(vm)
         self._fill(vm)
         if vm.jobs == 0:
             self._went_idle(vm)
 
     def _index(self, vm: SimVM) -> None:
-        if vm.free_cores <= 0 or vm.state not in ("idle", "busy"):
+        if vm.free_cores <= 0 or vm.state not in ("idle", "busy") or vm.closed:
             return
         key = (vm.free_cores, vm.free_ram)
         bucket = self.open.get(key)

@@ -208,10 +208,11 @@ def test_patch_changes_the_sites_settings_through_the_catalog(admin, burst_rows)
         "/api/clouds/nimbus/",
         {"enabled": False, "priority": 5, "price_per_core_hour": "0.125", "max_cores": 6,
          "max_instances": None, "idle_keep": 120, "images": ["burst-worker", "gpu-worker"],
-         "tags": ["data:vospace"]},
+         "tags": ["data:vospace"], "single_use": True},
         format="json",
     ))  # fmt: skip
     cloud = Cloud.objects.get(machine__name="nimbus")
+    assert cloud.single_use and body["throttles"]["single_use"] is True
     assert (cloud.enabled, cloud.priority, cloud.price_per_core_hour, cloud.max_cores,
             cloud.max_instances, cloud.idle_keep, cloud.images, cloud.tags) == (
         False, 5, Decimal("0.125"), 6, None, 120, ["burst-worker", "gpu-worker"],

@@ -62,3 +62,26 @@ def test_queued_jobs_boot_vms_that_run_them_and_are_retired_and_charged(burst_si
     }
     vm_usage = DailyUsage.objects.filter(kind=Kind.VM)
     assert sum(r.raw for r in vm_usage) == sum(charges.values())
+
+
+def test_a_single_use_vm_takes_no_job_after_its_first_and_the_next_gets_a_fresh_vm(burst_site):
+    brecca, cloud = burst_site
+    cloud.single_use, cloud.idle_keep = True, 600  # kept idle long, were it reusable
+    cloud.save()
+    queue = LocalQueue(brecca)
+    queue.submit("projecta", cores=1, seconds=1, count=1)
+    tick(brecca, cloud, steps=2)
+    assert states() == {"burst1": "idle"}
+
+    tick(brecca, cloud)  # its job starts; seen busy, it is drained at once
+    first = VM.objects.get(name="burst1")
+    assert first.state == "retiring"
+    assert first.end_reason == "single use on cloud nimbus: it took its jobs"
+
+    queue.submit("projecta", cores=1, seconds=1, count=1)
+    time.sleep(1.2)  # the first job ends
+    tick(brecca, cloud, steps=4)
+    # The second job did not go to burst1 (drained, then deleted): a VM of its own.
+    assert VM.objects.get(pk=first.pk).state == "deleted"
+    assert VM.objects.exclude(pk=first.pk).count() == 1
+    assert LocalCloud("nimbus").boots() == 2

@@ -125,6 +125,10 @@ def test_cloud_set_changes_only_what_is_given(decided, capsys):
     )  # fmt: skip
     cleared = run(capsys, "cloud", "set", "nimbus", "--no-cap", "cores", "--json")
     assert (cleared["caps"]["max_cores"], cleared["priority"]) == (None, 3)
+    single = run(capsys, "cloud", "set", "nimbus", "--single-use", "--json")
+    assert (single["throttles"]["single_use"], single["priority"]) == (True, 3)
+    again = run(capsys, "cloud", "set", "nimbus", "--reusable", "--json")
+    assert again["throttles"]["single_use"] is False
     assert run(capsys, "cloud", "set", "nimbus") == (
         2, "", "error: Nothing to change: give at least one option to set (see --help).\n"
     )  # fmt: skip

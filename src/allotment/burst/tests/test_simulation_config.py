@@ -33,6 +33,7 @@ from allotment.burst.tests.simulation_helpers import EXAMPLE, ONE_CLOUD
         ({"price_per_core_hour": "nan"}, "price_per_core_hour: expected a price ≥ 0"),
         ({"price_per_core_hour": -1}, "price_per_core_hour: expected a price ≥ 0"),
         ({"images": "worker"}, "cloud nimbus: images: expected a list of names"),
+        ({"single_use": "yes"}, "cloud nimbus: single_use: expected true or false"),
         ({"quota": [4]}, "cloud nimbus: quota: expected"),
         ({"top": {"colour": "blue"}}, "clouds.yaml: unknown key 'colour'"),
         ({"top": {"seed": "abc"}}, "clouds.yaml: seed: expected a whole number"),

@@ -65,6 +65,39 @@ def test_a_vm_takes_the_jobs_that_fit_its_room_and_is_charged_by_their_core_seco
                                              "b": round(245 / 3600, 2)}  # fmt: skip
 
 
+def single_use(flavors=None) -> Simulator:
+    cloud = {**ONE_CLOUD["clouds"][0], "single_use": True}
+    if flavors:
+        cloud["flavors"] = flavors
+    return Simulator(parse_config({**ONE_CLOUD, "clouds": [cloud]}))
+
+
+def test_a_single_use_vm_is_deleted_when_its_job_ends_and_never_takes_another():
+    runs = []
+    for sim in (Simulator(parse_config(ONE_CLOUD)), single_use()):
+        sim.add_job(0, 100, 1, account="a")
+        sim.add_job(200, 10, 1, account="a")  # arrives while vm1 would be idle (190 → 290)
+        runs.append(sim.run().summary)
+    reusable, single = runs
+    # Reusable: vm1 takes the second job at once (wait 0) and is retired at 310.
+    assert (reusable["vms_booted"], reusable["wait_mean_s"]) == (1, 45.0)
+    # Single use: vm1 goes at 190 as its job ends; the second job waits for vm2 (200 → 290),
+    # which goes at 300. VM seconds 190 + 100.
+    assert (single["vms_booted"], single["wait_mean_s"]) == (2, 90.0)
+    assert single["vm_hours_by_cloud"] == {"nimbus": round(290 / 3600, 2)}
+
+
+def test_a_single_use_vm_takes_the_jobs_placed_on_it_together_and_goes_after_the_last():
+    sim = single_use([{"name": "quad", "cores": 4, "ram_mb": 4000}])
+    sim.add_job(0, 100, 1, account="a")
+    sim.add_job(0, 300, 1, account="a")  # both start at 90 on the one quad VM booted
+    sim.add_job(100, 10, 1, account="a")  # vm1 has room, but took its jobs: a new VM
+    result = sim.run().summary
+    assert result["vms_booted"] == 2
+    # vm1: 0 → 390 (its second job's end); vm2: 100 → 200.
+    assert result["vm_hours_by_cloud"] == {"nimbus": round(490 / 3600, 2)}
+
+
 def test_a_boot_past_its_timeout_fails_is_backed_off_and_another_flavor_or_cloud_serves():
     spec = json.loads(json.dumps(ONE_CLOUD))
     spec["clouds"][0]["boot_timeout"] = 50  # every boot (60 s) times out

@@ -85,7 +85,7 @@ def test_a_cloud_row_says_its_quota_our_vms_and_the_room_the_decision_sees(decid
     }  # fmt: skip
     assert row["throttles"] == {
         "max_starting": 3, "max_boots_per_cycle": 10, "idle_headroom": 0, "idle_keep": 0,
-        "boot_timeout": 900, "register_timeout": 900,
+        "single_use": False, "boot_timeout": 900, "register_timeout": 900,
     }  # fmt: skip
     assert row["images"] == {"served": ["burst-worker"], "present": ["burst-worker"]}
 

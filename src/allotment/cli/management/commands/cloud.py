@@ -154,6 +154,11 @@ Image = Annotated[
 ]
 Tag = Annotated[list[str] | None, typer.Option("--tag", help="A locality tag (repeat it)")]
 Enabled = Annotated[bool | None, typer.Option("--enabled/--disabled")]
+SingleUse = Annotated[
+    bool | None,
+    typer.Option("--single-use/--reusable",
+                 help="A VM runs only the jobs it first takes, then is deleted"),
+]  # fmt: skip
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--option", metavar="KEY=VALUE",
@@ -207,6 +212,7 @@ class Command(AllotCommand):
         image: Image = None,
         tag: Tag = None,
         enabled: Enabled = None,
+        single_use: SingleUse = None,
         category: Annotated[
             str | None, typer.Option(help="A new machine's category (else the served one's)")
         ] = None,
@@ -222,7 +228,7 @@ class Command(AllotCommand):
                 max_boots_per_cycle=max_boots_per_cycle, idle_headroom=idle_headroom,
                 idle_keep=idle_keep, boot_timeout=boot_timeout,
                 register_timeout=register_timeout, default_image=default_image,
-                images=image, tags=tag, enabled=enabled,
+                images=image, tags=tag, enabled=enabled, single_use=single_use,
             ),
         )  # fmt: skip
         show_cloud(cloud.name, as_json, f"Added cloud {cloud.name}.")
@@ -251,6 +257,7 @@ class Command(AllotCommand):
         image: Image = None,
         tag: Tag = None,
         enabled: Enabled = None,
+        single_use: SingleUse = None,
         as_json: JsonOption = False,
     ):
         """Change a cloud: only the options given (--serves, --image and --tag replace)."""
@@ -266,6 +273,7 @@ class Command(AllotCommand):
             max_boots_per_cycle=max_boots_per_cycle, idle_headroom=idle_headroom,
             idle_keep=idle_keep, boot_timeout=boot_timeout, register_timeout=register_timeout,
             default_image=default_image, images=image, tags=tag, enabled=enabled,
+            single_use=single_use,
         )  # fmt: skip
         if option:
             options = dict(status.get_cloud(name).options or {})
