@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
+from allotment.integrations import devrun
 from allotment.integrations.ec2 import devec2
 from allotment.integrations.ec2.driver import Ec2Cloud
-from allotment.integrations.openstack import devprocs
 
 pytestmark = [pytest.mark.ec2, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def test_up_twice_is_one_seeded_server_and_down_twice_is_fine(own_ec2):
     )  # fmt: skip
     assert seeded(own_ec2) == [devec2.SEED_IMAGE]
     assert "[moto]\naws_access_key_id" in own_ec2.credentials.read_text()
-    entry = devprocs.load(own_ec2.pids)["moto_server"]
+    entry = devrun.load(own_ec2.pids)["moto_server"]
     assert devec2.running(entry)
     assert devec2.down(log=said.append) is True
     assert devec2.down(log=said.append) is False

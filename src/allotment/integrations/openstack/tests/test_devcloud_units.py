@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from allotment.integrations.openstack import devcloud, devconfig, devprocs
+from allotment.integrations import devrun
+from allotment.integrations.openstack import devcloud, devconfig
 from allotment.integrations.openstack.compute import NovaHosts
 from allotment.integrations.openstack.connect import CloudConfigError, CloudRef
 from allotment.inventory.engines import EngineError
@@ -58,7 +59,7 @@ def test_status_with_nothing_started(run_dir):
 
 def test_a_recorded_pid_now_held_by_another_program_is_not_ours():
     me = os.getpid()
-    started = devprocs.started_at(me)
+    started = devrun.started_at(me)
     assert devcloud.running({"pid": me, "start": started})
     assert not devcloud.running({"pid": me, "start": started - 1})
     assert not devcloud.running({"pid": 2**22 + 12345, "start": 1})
