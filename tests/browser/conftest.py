@@ -102,9 +102,9 @@ PASSWORD = "correct horse battery staple"
 def console_errors(page) -> list[str]:
     """The page's console errors and uncaught exceptions, gathered as the test browses.
 
-    Only for pages expected to load cleanly: a 403 or 404 is itself a console error. The
-    one 404 every page gets is left out: Chromium asks for /favicon.ico, which the portal
-    does not serve (base.html names no icon).
+    Only for pages expected to load cleanly: a 403 or 404 is itself a console error. A
+    404 for /favicon.ico is left out: pages outside the portal's own (the admin site's)
+    name no icon, so Chromium asks for that one.
     """
     errors: list[str] = []
 

@@ -96,6 +96,11 @@ def test_a_shift_asked_from_the_nodes_page_is_followed_live_and_aborted(
     wait_for_polls(page, 2)
     assert items(page) == waiting
     assert status(page) == "Under way (updates every 2 s)"
+    assert (
+        page.locator("#shift-progress .agent-down")
+        .inner_text()
+        .startswith("No agent runs the shift loop, so no node moves")
+    )
     assert page.locator(".outcome-counts").inner_text() == (
         "all 2 · 2 waiting for a slot · 0 moving · 0 in service · 0 failed · 0 aborted"
     )

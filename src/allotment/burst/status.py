@@ -287,7 +287,10 @@ def _cycle_dict(cycle: Cycle | None) -> dict | None:
         "boots_by_account": report.get("boots_by_account", {}),
         "refusals": report.get("refusals", {}),
         "shortfall": shortfall,
+        # VMs the idle jobs wanted beyond those coming, before this decision's boots; and
+        # what was left wanting after them (the refused ones)
         "shortfall_vms": sum(shortfall.values()),
+        "still_short_vms": max(0, sum(shortfall.values()) - cycle.boots),
         "demand": report.get("demand", {}),
         "supply": report.get("supply", {}),
         "running_jobs": report.get("running_jobs", 0),

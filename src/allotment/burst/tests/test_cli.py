@@ -212,7 +212,8 @@ def test_burst_status_prints_demand_supply_and_refusals(decided, capsys):
     )
     text = lines(run(capsys, "burst", "status", "brecca", "--text"))
     assert text[0].startswith("brecca (partitions burst): decided ")
-    assert text[0].endswith(": 6 idle job(s) in 2 group(s), 0 running; 6 VM(s) short, 3 booted.")
+    assert text[0].endswith(": 6 idle job(s) in 2 group(s), 0 running; 6 VM(s) wanted, 3 booted, "
+                            "3 still short.")  # fmt: skip
     cells = [[c.strip() for c in line.strip("│ ").split("│")] for line in text if "│" in line]
     assert ["nimbus", "healthy", "requested 3", "0", "3", "1/4", "5/8", "5000/8000", "0"] in cells
     assert ["ProjectA", "5", "3", "0", "10", "10"] in cells

@@ -77,7 +77,7 @@ def test_the_overview_shows_demand_against_supply_per_cloud_and_project(admin, v
     words = text(response)
     assert f'href="{OVERVIEW}"' in response.content.decode()  # the menu link
     assert "brecca partition burst" in words
-    assert "4 idle jobs (2 groups) 1 running jobs 1 VMs booted 2 VMs short" in words
+    assert "4 idle jobs (2 groups) 1 running jobs 1 VMs booted 1 VMs still short" in words
     assert rows(response, "burst-refusals") == [["no room on any cloud", "2"]]
     assert rows(response, "burst-supply") == [
         ["nimbus", "healthy", "10", "3 (1 booting, 1 busy, 1 idle)", "2", "1", "1", "4", "4000"],

@@ -335,6 +335,23 @@ def test_the_detail_page_embeds_the_live_part(as_user, shift):
     assert "drain timeout 2h ·" in page
 
 
+def test_the_shift_page_says_when_no_agent_runs_the_shift_loop(as_user, shift):
+    from django.utils import timezone
+
+    from allotment.agent.models import AgentProcess
+
+    url = reverse("web:shift-progress", args=[shift.pk])
+    client = as_user("admin")
+    assert "No agent runs the shift loop" in text(client.get(url).content.decode())
+    now = timezone.now()
+    AgentProcess.objects.create(identity="h:1:a", host="h", pid=1, started=now, last_seen=now,
+                                loops="burst.decide")  # fmt: skip
+    assert "No agent runs the shift loop" in text(client.get(url).content.decode())
+    AgentProcess.objects.create(identity="h:2:a", host="h", pid=2, started=now, last_seen=now,
+                                loops="burst.decide,inventory.shift")  # fmt: skip
+    assert "No agent runs the shift loop" not in text(client.get(url).content.decode())
+
+
 @pytest.mark.parametrize(
     "span, expected",
     [

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_POST
 from allotment.core import fsm
 from allotment.core.forms import show_refusal
 from allotment.inventory import services
+from allotment.inventory.following import shift_agents
 from allotment.inventory.models import Image, Node, Outcome, Shift, ShiftNode
 from allotment.inventory.queries import with_tag
 from allotment.inventory.states import NodeStates
@@ -383,8 +384,10 @@ def _progress(request: HttpRequest, pk: int) -> dict:
     # Followed while a node is still to move. (A shift aborted before any node started
     # has nothing left for the agent to close, so finished_at alone would poll forever.)
     live = shift.finished_at is None and bool(shift.n_waiting or shift.n_moving)
+    # Nothing moves without an agent running the shift loop: say so, as `allot node shift` does.
+    no_agent = live and not shift_agents()
     return {"shift": shift, "page": page, "outcome": outcome, "bar": bar, "here": here,
-            "live": live}  # fmt: skip
+            "live": live, "no_agent": no_agent}  # fmt: skip
 
 
 def span_text(span: timedelta) -> str:

@@ -35,8 +35,8 @@ def show_batch(b: dict) -> None:
         say(f"[bold]{b['batch']}[/bold] (partitions {', '.join(b['partitions'])}): decided "
             f"{cycle['at']:%Y-%m-%d %H:%M:%S} in {cycle['seconds']:.3f} s: "
             f"{cycle['idle_jobs']} idle job(s) in {cycle['groups']} group(s), "
-            f"{cycle['running_jobs']} running; {cycle['shortfall_vms']} VM(s) short, "
-            f"{cycle['boots']} booted.")  # fmt: skip
+            f"{cycle['running_jobs']} running; {cycle['shortfall_vms']} VM(s) wanted, "
+            f"{cycle['boots']} booted, {cycle['still_short_vms']} still short.")  # fmt: skip
     emit_table(
         ["cloud", "health", "VMs", "supply", "boots", "free inst", "free cores", "free MB",
          "slots"],
