@@ -33,6 +33,7 @@ from allotment.access import policy
 from allotment.burst import catalog, services, status
 from allotment.burst.models import VM, Cloud
 from allotment.burst.states import LIVE, VMStates
+from allotment.core.numbers import is_digits
 
 from .filters import FilterSet, StrictBooleanField, StrictBooleanFilter
 from .inventory import HISTORY_ENTRY  # the same moves, from the same history_dicts
@@ -319,7 +320,7 @@ class VMDetailSerializer(VMSerializer):
 
 def _vm(key: str) -> VM:
     """A VM by its id; by a name, the live VM of that name, else the latest."""
-    if key.isascii() and key.isdigit():  # "²" is a digit to str.isdigit, not to int()
+    if is_digits(key):
         return get_object_or_404(VM, pk=int(key))
     try:
         return status.get_vm(key)

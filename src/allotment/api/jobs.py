@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from allotment.core.numbers import is_digits
 from allotment.jobs import services
 from allotment.jobs.models import Via
 
@@ -163,7 +164,7 @@ class JobOutputView(JobsView):
     )
     def get(self, request: Request, machine: str, job_id: int) -> Response:
         tail = request.query_params.get("tail")
-        if tail is not None and not (tail.isascii() and tail.isdigit()):
+        if tail is not None and not is_digits(tail):
             raise exceptions.ValidationError({"tail": "A whole number of lines."})
         found = services.output(
             request.user, job_id, machine, self._as(request), int(tail) if tail else None

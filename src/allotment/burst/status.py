@@ -19,6 +19,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from allotment.core import fsm
+from allotment.core.numbers import is_digits
 from allotment.inventory.views_data import history_dicts
 from allotment.resources.models import Machine
 
@@ -246,7 +247,7 @@ def get_vm(name_or_id: str | int) -> VM:
     """A number is the VM's id; a name is the live VM of that name, else the latest (names
     come back into use once a VM is deleted)."""
     text = str(name_or_id).strip()
-    if text.isascii() and text.isdigit():  # "²" is a digit to str.isdigit, not to int()
+    if is_digits(text):
         vm = _vm_query().filter(pk=int(text)).first()
         if vm is None:
             raise ValidationError(f"There is no VM with id {text}.")

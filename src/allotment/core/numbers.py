@@ -5,6 +5,12 @@ from decimal import Decimal
 from django.db import models
 
 
+def is_digits(text: str) -> bool:
+    """Whether `text` is a whole number int() reads: ASCII digits only ("²" and "٣" are
+    digits to str.isdigit, which int() refuses or reads otherwise)."""
+    return text.isascii() and text.isdigit()
+
+
 def quantity_field(**kwargs) -> models.DecimalField:
     """A non-negative amount in a resource pool's units (KB, hours, ...), kept exact."""
     kwargs.setdefault("max_digits", 24)

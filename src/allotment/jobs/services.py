@@ -50,6 +50,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from allotment.access import policy
+from allotment.core.numbers import is_digits
 from allotment.integrations.slurm import rest
 from allotment.integrations.slurm.sync import remaining_minutes, slurm_name
 from allotment.people.models import Person
@@ -129,7 +130,7 @@ def parse_minutes(text: str) -> int:
     text = str(text).strip().lower()
     if ":" in text:
         parts = text.split(":")
-        if len(parts) in (2, 3) and all(p.isascii() and p.isdigit() for p in parts):
+        if len(parts) in (2, 3) and all(is_digits(p) for p in parts):
             seconds = sum(int(p) * 60**i for i, p in enumerate(reversed(parts)))
             if len(parts) == 2:  # MM:SS, as sbatch reads it
                 seconds = int(parts[0]) * 60 + int(parts[1])

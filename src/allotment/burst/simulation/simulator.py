@@ -179,16 +179,15 @@ class Simulator:
             self.supply.pop(vm.seq, None)
             self.idle[vm.cloud].pop(vm.seq, None)
             self.kept[vm.cloud].discard(vm.seq)
+        # Single use: the agent drains it as it sees it busy, so it takes no later job
+        # (_index skips it); the jobs placed on it at this same instant (a fill) still
+        # start, as Slurm places them together.
+        vm.closed = vm.closed or self.clouds[vm.cloud].single_use
         self._index(vm)
         vm.used[t.account[j]] += int(run * cores)
         self.running += 1
         self.stats.job_started(self.now, self.now - t.submit[j], run * cores)
         self._push(self.now + run, JOB_END, vm, j)
-        if not vm.closed and self.clouds[vm.cloud].single_use:
-            # The agent drains it as it sees it busy; the jobs placed on it at this same
-            # instant (a fill) still start, as Slurm places them together.
-            vm.closed = True
-            self._unindex(vm)
 
     def _job_end(self, vm: SimVM, j: int) -> None:
         t = self.trace

@@ -195,16 +195,16 @@ class QueueReader:
         image, flavor = requested(_null(comment))
         # A job of N nodes is N VMs' worth: demand per node, never the whole on one VM
         # (Slurm would not start it there). NumCPUs and the memory are the job's total.
-        count = max(int(nodes or 1), 1)
+        per_job = max(int(nodes or 1), 1)
         key = (
-            -(-cores // count),
-            -(-job_memory_mb(memory, tres, cores, count) // count),
+            -(-cores // per_job),
+            -(-job_memory_mb(memory, tres, cores, per_job) // per_job),
             next((p for p in partition.split(",") if p in self.partitions), partition),
             account,
             _null(features),
             image,
             flavor,
-            count,
+            per_job,
         )
         tasks = array_tasks(job)
         if tasks is None:

@@ -227,11 +227,9 @@ def simulation_list(request: HttpRequest) -> HttpResponse:
 def simulation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One stored run: its figures and the plot of demand, VMs and waits over time (the
     same SVG `--plot` writes, drawn from the stored series)."""
-    from types import SimpleNamespace
-
     from django.utils.safestring import mark_safe
 
-    from allotment.burst.simulation import simulation_run, svg_plot
+    from allotment.burst.simulation import Summary, simulation_run, svg_plot
 
     run = simulation_run(pk)
     if run is None:
@@ -240,7 +238,7 @@ def simulation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if run["series"].get("t"):
         # svg_plot escapes the only text it takes from outside (the title); the rest is
         # numbers of the stored series.
-        plot = mark_safe(svg_plot(SimpleNamespace(series=run["series"], summary=run["summary"]),
+        plot = mark_safe(svg_plot(Summary(run["summary"], run["series"]),
                                   f"{run['trace']} on {run['clouds']}"))  # fmt: skip
     summary = run["summary"]
     per_day = summary.get("vms_per_day") or {}

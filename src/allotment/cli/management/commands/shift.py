@@ -15,6 +15,7 @@ from allotment.cli.output import (
     say,
 )
 from allotment.core import fsm
+from allotment.core.numbers import is_digits
 from allotment.inventory import services
 from allotment.inventory.models import Shift
 from allotment.inventory.views_data import shift_dict
@@ -120,7 +121,7 @@ class Command(AllotCommand):
         """Abort a whole shift (by number), or failed nodes' part in theirs."""
         from allotment.cli.output import cli_actor
 
-        if target.isascii() and target.isdigit():
+        if is_digits(target):
             shift = services.abort_shift(get_shift(int(target)), actor=cli_actor()[0], via="cli")
             if as_json:
                 return emit_json(shift_dict(shift))
