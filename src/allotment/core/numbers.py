@@ -5,10 +5,11 @@ from decimal import Decimal
 from django.db import models
 
 
-def is_digits(text: str) -> bool:
-    """Whether `text` is a whole number int() reads: ASCII digits only ("²" and "٣" are
-    digits to str.isdigit, which int() refuses or reads otherwise)."""
-    return text.isascii() and text.isdigit()
+def is_digits(text: str, most: int = 18) -> bool:
+    """Whether `text` is a whole number int() reads and a database key holds: ASCII digits
+    only ("²" and "٣" are digits to str.isdigit, which int() refuses or reads otherwise),
+    at most `most` of them (18 fit a bigint; int() refuses over 4,300)."""
+    return text.isascii() and text.isdigit() and len(text) <= most
 
 
 def quantity_field(**kwargs) -> models.DecimalField:

@@ -131,9 +131,8 @@ def parse_minutes(text: str) -> int:
     if ":" in text:
         parts = text.split(":")
         if len(parts) in (2, 3) and all(is_digits(p) for p in parts):
+            # H:MM:SS, or MM:SS as sbatch reads two parts
             seconds = sum(int(p) * 60**i for i, p in enumerate(reversed(parts)))
-            if len(parts) == 2:  # MM:SS, as sbatch reads it
-                seconds = int(parts[0]) * 60 + int(parts[1])
             return -(-seconds // 60)
     elif text and (found := _TIME.match(text)) and any(found.groups()):
         days, hours, minutes = (int(g or 0) for g in found.groups())

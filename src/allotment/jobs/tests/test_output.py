@@ -167,6 +167,8 @@ def test_the_api_gives_the_owner_the_output_and_others_a_404(example, alices_out
     )
     assert alice.get("/api/jobs/brecca/101/output/?tail=x").status_code == 400
     assert alice.get("/api/jobs/brecca/101/output/?tail=0").status_code == 400
+    # More digits than int() reads (4,300) or a line count needs: refused, not a 500.
+    assert alice.get(f"/api/jobs/brecca/101/output/?tail={'9' * 5000}").status_code == 400
     assert api(example.people["bob"]).get("/api/jobs/brecca/101/output/").status_code == 404
     assert APIClient().get("/api/jobs/brecca/101/output/").status_code == 401
 

@@ -65,7 +65,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
             )
             return redirect("web:job", machine=row.machine.name, job_id=row.job_id)
     try:
-        rows = services.submissions(request.user)
+        # After a refused form, the list as it was: no second round to slurmrestd.
+        rows = services.submissions(request.user, refresh=request.method != "POST")
     except services.JobRefused as e:
         rows = []
         messages.error(request, str(e))
