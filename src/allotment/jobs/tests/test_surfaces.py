@@ -117,3 +117,17 @@ def test_the_api_refuses_with_the_reason_and_bounds_the_input(example, fake_slur
     assert alice.get("/api/jobs/?limit=201").status_code == 400
     assert Client().get("/api/jobs/").status_code == 401
     assert fake_slurm.calls == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/jobs/?as_user=alice", "/api/jobs/brecca/101/?as_user=alice",
+     "/api/jobs/brecca/101/output/?as_user=alice"],
+)  # fmt: skip
+def test_as_user_does_not_let_anyone_but_a_site_administrator_read_anothers_jobs(
+    example, alices_job, fake_slurm, path
+):
+    answer = api(example.people["bob"]).get(path)
+    assert answer.status_code == 400
+    assert "Only site administrators may act as another person (alice)" in answer.content.decode()
+    assert not [c for c in fake_slurm.calls if c[1] == "alice" and c[0] != "submit"]
